@@ -1,0 +1,151 @@
+"""System checks: misconfiguration is reported by ``manage.py check``, not at first request.
+
+Each id is stable and documented in the README with its fix.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from .conf import (
+    DEFAULTS,
+    IP_ADDRESS_STORAGE_CHOICES,
+    access_token_lifetime,
+    jwt_settings,
+    refresh_token_lifetime,
+)
+
+
+def _duration_ok(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, timedelta):
+        return value >= timedelta(0)
+    return isinstance(value, (int, float)) and value >= 0
+
+
+@register(Tags.security, "token_sessions")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Validate ``TOKEN_SESSIONS`` and how it fits with ``SIMPLE_JWT``."""
+    raw = getattr(settings, "TOKEN_SESSIONS", {})
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return [
+            Error(
+                "TOKEN_SESSIONS must be a dict.",
+                hint="Set TOKEN_SESSIONS = {...} with the keys documented in the README.",
+                id="token_sessions.E001",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        errors.append(
+            Warning(
+                f"Unknown TOKEN_SESSIONS keys: {', '.join(unknown)}.",
+                hint="Check the spelling; unknown keys are ignored.",
+                id="token_sessions.W001",
+            )
+        )
+    conf = {**DEFAULTS, **raw}
+    for key in ("ROTATION_GRACE_PERIOD", "SESSION_ABSOLUTE_LIFETIME"):
+        if not _duration_ok(conf[key]):
+            errors.append(
+                Error(
+                    f"TOKEN_SESSIONS['{key}'] must be a non-negative timedelta or seconds.",
+                    id="token_sessions.E002",
+                )
+            )
+    cap = conf["MAX_SESSIONS_PER_USER"]
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        errors.append(
+            Error(
+                "TOKEN_SESSIONS['MAX_SESSIONS_PER_USER'] must be None or a positive integer.",
+                id="token_sessions.E003",
+            )
+        )
+    if conf["IP_ADDRESS_STORAGE"] not in IP_ADDRESS_STORAGE_CHOICES:
+        errors.append(
+            Error(
+                "TOKEN_SESSIONS['IP_ADDRESS_STORAGE'] must be one of "
+                + ", ".join(repr(c) for c in IP_ADDRESS_STORAGE_CHOICES)
+                + ".",
+                id="token_sessions.E004",
+            )
+        )
+    proxies = conf["NUM_PROXIES"]
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+        errors.append(
+            Error(
+                "TOKEN_SESSIONS['NUM_PROXIES'] must be an integer >= 0.", id="token_sessions.E005"
+            )
+        )
+    rate = conf["LOGIN_THROTTLE_RATE"]
+    if rate is not None and not _rate_ok(rate):
+        errors.append(
+            Error(
+                "TOKEN_SESSIONS['LOGIN_THROTTLE_RATE'] must be None or a DRF rate like '10/min'.",
+                id="token_sessions.E006",
+            )
+        )
+    claim = conf["SESSION_ID_CLAIM"]
+    api = jwt_settings()
+    reserved = {api.USER_ID_CLAIM, api.JTI_CLAIM, api.TOKEN_TYPE_CLAIM, "exp", "iat", "sxp"}
+    if not isinstance(claim, str) or not claim or claim in reserved:
+        errors.append(
+            Error(
+                "TOKEN_SESSIONS['SESSION_ID_CLAIM'] must be a non-empty string that no other "
+                "claim uses.",
+                id="token_sessions.E007",
+            )
+        )
+    if not errors:
+        errors.extend(_check_lifetimes(conf, api))
+    return errors
+
+
+def _rate_ok(rate: Any) -> bool:
+    if not isinstance(rate, str) or "/" not in rate:
+        return False
+    num, period = rate.split("/", 1)
+    return num.isdigit() and period[:1] in {"s", "m", "h", "d"}
+
+
+def _check_lifetimes(conf: dict[str, Any], api: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    grace = conf["ROTATION_GRACE_PERIOD"]
+    grace = grace if isinstance(grace, timedelta) else timedelta(seconds=grace)
+    absolute = conf["SESSION_ABSOLUTE_LIFETIME"]
+    absolute = absolute if isinstance(absolute, timedelta) else timedelta(seconds=absolute)
+    if grace > timedelta(minutes=1):
+        messages.append(
+            Warning(
+                "TOKEN_SESSIONS['ROTATION_GRACE_PERIOD'] is over a minute: a stolen refresh "
+                "token can be replayed without detection for that long.",
+                hint="Keep it to the seconds two tabs need to refresh at once (default 10 s).",
+                id="token_sessions.W002",
+            )
+        )
+    if refresh_token_lifetime() > absolute:
+        messages.append(
+            Warning(
+                "SIMPLE_JWT['REFRESH_TOKEN_LIFETIME'] is longer than "
+                "TOKEN_SESSIONS['SESSION_ABSOLUTE_LIFETIME']; refresh tokens are cut short.",
+                id="token_sessions.W003",
+            )
+        )
+    if access_token_lifetime() > timedelta(hours=1):
+        messages.append(
+            Warning(
+                "SIMPLE_JWT['ACCESS_TOKEN_LIFETIME'] is over an hour: access tokens of a "
+                "revoked session stay usable where revocation is not checked.",
+                hint="Use minutes (default 15).",
+                id="token_sessions.W004",
+            )
+        )
+    return messages

@@ -1,0 +1,114 @@
+"""Settings of django-token-sessions, read live from ``settings.TOKEN_SESSIONS``.
+
+Every attribute is a property that reads ``django.conf.settings`` on access, so
+``override_settings`` works in tests and nothing is frozen at import time. Token
+lifetimes are not ours: they come from simplejwt's ``SIMPLE_JWT`` setting, read
+through :func:`jwt_settings` for the same reason.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import rest_framework_simplejwt.settings as _simplejwt_settings
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "ROTATION_GRACE_PERIOD": timedelta(seconds=10),
+    "SESSION_ABSOLUTE_LIFETIME": timedelta(days=30),
+    "MAX_SESSIONS_PER_USER": None,
+    "IP_ADDRESS_STORAGE": "full",
+    "NUM_PROXIES": 0,
+    "SESSION_ID_CLAIM": "sid",
+    "LOGIN_THROTTLE_RATE": "10/min",
+    "USER_AGENT_MAX_LENGTH": 512,
+}
+
+IP_ADDRESS_STORAGE_CHOICES = ("full", "truncated", "none")
+
+
+def _as_timedelta(value: Any) -> timedelta:
+    # Seconds as a plain number are accepted too, as in simplejwt's settings docs.
+    if isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=value)
+
+
+class Settings:
+    """Typed, lazy view of ``settings.TOKEN_SESSIONS`` with documented defaults."""
+
+    def _raw(self, name: str) -> Any:
+        user = getattr(settings, "TOKEN_SESSIONS", None) or {}
+        if not isinstance(user, dict):
+            # Reported by the check token_sessions.E001; fall back to defaults meanwhile.
+            user = {}
+        return user.get(name, DEFAULTS[name])
+
+    @property
+    def ROTATION_GRACE_PERIOD(self) -> timedelta:
+        return _as_timedelta(self._raw("ROTATION_GRACE_PERIOD"))
+
+    @property
+    def SESSION_ABSOLUTE_LIFETIME(self) -> timedelta:
+        return _as_timedelta(self._raw("SESSION_ABSOLUTE_LIFETIME"))
+
+    @property
+    def MAX_SESSIONS_PER_USER(self) -> int | None:
+        value: int | None = self._raw("MAX_SESSIONS_PER_USER")
+        return value
+
+    @property
+    def IP_ADDRESS_STORAGE(self) -> str:
+        return str(self._raw("IP_ADDRESS_STORAGE"))
+
+    @property
+    def NUM_PROXIES(self) -> int:
+        return int(self._raw("NUM_PROXIES"))
+
+    @property
+    def SESSION_ID_CLAIM(self) -> str:
+        return str(self._raw("SESSION_ID_CLAIM"))
+
+    @property
+    def LOGIN_THROTTLE_RATE(self) -> str | None:
+        value: str | None = self._raw("LOGIN_THROTTLE_RATE")
+        return value
+
+    @property
+    def USER_AGENT_MAX_LENGTH(self) -> int:
+        return int(self._raw("USER_AGENT_MAX_LENGTH"))
+
+
+app_settings = Settings()
+
+
+#: Lifetimes used when ``SIMPLE_JWT`` does not set them (simplejwt's own are 5 min / 1 day).
+DEFAULT_ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
+DEFAULT_REFRESH_TOKEN_LIFETIME = timedelta(days=7)
+
+
+def _jwt_lifetime(name: str, default: timedelta) -> timedelta:
+    configured = getattr(settings, "SIMPLE_JWT", None) or {}
+    if name in configured:
+        return _as_timedelta(getattr(jwt_settings(), name))
+    return default
+
+
+def access_token_lifetime() -> timedelta:
+    """``SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]`` if set, else 15 minutes."""
+    return _jwt_lifetime("ACCESS_TOKEN_LIFETIME", DEFAULT_ACCESS_TOKEN_LIFETIME)
+
+
+def refresh_token_lifetime() -> timedelta:
+    """``SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]`` if set, else 7 days."""
+    return _jwt_lifetime("REFRESH_TOKEN_LIFETIME", DEFAULT_REFRESH_TOKEN_LIFETIME)
+
+
+def jwt_settings() -> Any:
+    """simplejwt's current ``api_settings``.
+
+    simplejwt rebinds its module-level ``api_settings`` when ``SIMPLE_JWT`` changes, so it
+    must be looked up through the module on every use, never imported by name.
+    """
+    return _simplejwt_settings.api_settings

@@ -1,0 +1,81 @@
+"""Errors raised by the service layer, each with a stable ``code``.
+
+They carry no HTTP machinery: views of any framework map them to a response with
+``status_code``, ``code`` and ``detail``. DRF views do it in :mod:`.views`.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+
+class TokenSessionError(Exception):
+    """Base class. ``code`` is public API: clients branch on it."""
+
+    status_code = 401
+    code = "token_invalid"
+    default_detail = _("Token is invalid.")
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = str(detail if detail is not None else self.default_detail)
+        super().__init__(self.detail)
+
+
+class TokenInvalid(TokenSessionError):
+    """Malformed, tampered, wrong-type or foreign token, or one missing a required claim."""
+
+
+class TokenExpired(TokenSessionError):
+    """The token's ``exp`` has passed."""
+
+    code = "token_expired"
+    default_detail = _("Token has expired.")
+
+
+class TokenReused(TokenSessionError):
+    """A rotated refresh token was presented again: the session has been revoked."""
+
+    code = "token_reused"
+    default_detail = _("Refresh token was already used; the session has been revoked.")
+
+
+class SessionNotFound(TokenSessionError):
+    """The token names a session that does not exist (deleted or purged)."""
+
+    code = "session_not_found"
+    default_detail = _("Session does not exist.")
+
+
+class SessionRevoked(TokenSessionError):
+    """The token's session has been revoked."""
+
+    code = "session_revoked"
+    default_detail = _("Session has been revoked.")
+
+
+class SessionExpired(TokenSessionError):
+    """The session passed its idle or absolute expiry."""
+
+    code = "session_expired"
+    default_detail = _("Session has expired.")
+
+
+class UserInactive(TokenSessionError):
+    """The session's user is inactive (or fails ``USER_AUTHENTICATION_RULE``)."""
+
+    code = "user_inactive"
+    default_detail = _("User is inactive.")
+
+
+class UserNotFound(TokenSessionError):
+    """The token's user no longer exists."""
+
+    code = "user_not_found"
+    default_detail = _("User not found.")
+
+
+class InvalidCredentials(TokenSessionError):
+    """Login with a wrong username or password, or for an inactive user."""
+
+    code = "invalid_credentials"
+    default_detail = _("No active account found with the given credentials.")

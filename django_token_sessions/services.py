@@ -1,0 +1,335 @@
+"""The only code that creates, rotates and ends device sessions.
+
+No HTTP here: a DRF view, a plain Django view or a django-ninja endpoint calls these
+functions and maps :mod:`.exceptions` to responses, and gets identical behaviour.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import update_last_login
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from rest_framework_simplejwt.authentication import default_user_authentication_rule
+
+from .conf import app_settings, jwt_settings, refresh_token_lifetime
+from .device import ClientInfo, device_label
+from .exceptions import (
+    SessionExpired,
+    SessionNotFound,
+    SessionRevoked,
+    TokenInvalid,
+    TokenReused,
+    UserInactive,
+    UserNotFound,
+)
+from .models import DeviceSession, RevokeReason
+from .revocation import get_revocation_store
+from .tokens import SessionRefreshToken, TokenPair, decode_refresh, mint_pair, new_jti
+
+__all__ = [
+    "IssuedSession",
+    "create_session",
+    "logout",
+    "logout_everywhere",
+    "rename_session",
+    "revoke_session",
+    "revoke_sessions",
+    "rotate_refresh_token",
+]
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    """What login and rotation hand back: the session id, its user and a token pair."""
+
+    session_id: uuid.UUID
+    user_id: Any
+    tokens: TokenPair
+    session: DeviceSession | None = None
+
+
+def _notify_revoked(session_ids: Iterable[uuid.UUID], user_id: Any) -> None:
+    ids = list(session_ids)
+    if not ids:
+        return
+    # After commit: a rolled-back revocation must not leave a live session locked out.
+    transaction.on_commit(lambda: get_revocation_store().sessions_revoked(ids, user_id))
+
+
+def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "") -> IssuedSession:
+    """Start a device session for an already authenticated ``user`` and mint its tokens.
+
+    With ``MAX_SESSIONS_PER_USER`` set, the user's oldest active sessions are revoked
+    (reason ``session_limit``) so the new login always succeeds.
+    """
+    client = client or ClientInfo()
+    now = timezone.now()
+    absolute = now + app_settings.SESSION_ABSOLUTE_LIFETIME
+    jti = new_jti()
+    cap = app_settings.MAX_SESSIONS_PER_USER
+    with transaction.atomic():
+        if cap:
+            evict = list(
+                DeviceSession.objects.for_user(user)
+                .active(now)
+                .order_by("-created_at")
+                .values_list("pk", flat=True)[cap - 1 :]
+            )
+            if evict:
+                DeviceSession.objects.filter(pk__in=evict).revoke(RevokeReason.SESSION_LIMIT, now)
+                _notify_revoked(evict, user.pk)
+        session = DeviceSession.objects.create(
+            user=user,
+            refresh_jti=jti,
+            created_at=now,
+            last_seen_at=now,
+            idle_expires_at=min(now + refresh_token_lifetime(), absolute),
+            absolute_expires_at=absolute,
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+            device_label=device_label(client.user_agent),
+            name=name[:100],
+        )
+        if jwt_settings().UPDATE_LAST_LOGIN:
+            update_last_login(DeviceSession, user)
+    tokens = mint_pair(
+        user_id=getattr(user, jwt_settings().USER_ID_FIELD),
+        session_id=session.pk,
+        jti=jti,
+        now=now,
+        absolute_expires_at=absolute,
+    )
+    return IssuedSession(session.pk, user.pk, tokens, session)
+
+
+def _uses_default_user_rule() -> bool:
+    return jwt_settings().USER_AUTHENTICATION_RULE is default_user_authentication_rule
+
+
+def _get_user_by_claim(user_id: Any) -> Any:
+    user_model = get_user_model()
+    try:
+        return user_model._default_manager.get(**{jwt_settings().USER_ID_FIELD: user_id})
+    except (user_model.DoesNotExist, ValueError, TypeError):
+        return None
+
+
+def _user_passes_rule(user: Any) -> bool:
+    return bool(jwt_settings().USER_AUTHENTICATION_RULE(user))
+
+
+def rotate_refresh_token(raw_token: Any, *, client: ClientInfo | None = None) -> IssuedSession:
+    """Exchange a refresh token for a new pair, invalidating the old one.
+
+    The swap is a single conditional UPDATE (compare-and-swap on the current JTI), so of
+    any number of concurrent callers exactly one rotates. The others, and a second tab
+    presenting the token just replaced, get a pair for the session's *current* JTI if the
+    rotation happened inside ``ROTATION_GRACE_PERIOD``: they converge on one token
+    instead of forking the chain. Any other JTI of the session is a replayed token: the
+    session is revoked and :class:`~.exceptions.TokenReused` raised.
+
+    Raises a :class:`~.exceptions.TokenSessionError` subclass for every refusal.
+    """
+    return _rotate(decode_refresh(raw_token), client, retry=True)
+
+
+def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: bool) -> IssuedSession:
+    now = timezone.now()
+    api = jwt_settings()
+    sessions = DeviceSession.objects.filter(
+        pk=token.session_id,
+        refresh_jti=token.jti,
+        revoked_at__isnull=True,
+        idle_expires_at__gt=now,
+        absolute_expires_at__gt=now,
+    )
+    if _uses_default_user_rule():
+        # The rule is "user exists and is active": fold it into the UPDATE so a successful
+        # refresh costs exactly one statement. A subquery, not a join, so MySQL/MariaDB
+        # run it as one UPDATE too.
+        user_model = get_user_model()
+        users = user_model._default_manager.filter(pk=OuterRef("user_id"))
+        if api.CHECK_USER_IS_ACTIVE and _has_field(user_model, "is_active"):
+            users = users.filter(is_active=True)
+        sessions = sessions.filter(Exists(users))
+    else:
+        user = _get_user_by_claim(token.user_id)
+        if user is None:
+            raise UserNotFound()
+        if not _user_passes_rule(user):
+            raise UserInactive()
+
+    jti = new_jti()
+    updates: dict[str, Any] = {
+        "refresh_jti": jti,
+        "previous_jti": token.jti,
+        "rotated_at": now,
+        "last_seen_at": now,
+        "idle_expires_at": min(now + refresh_token_lifetime(), token.session_expires_at),
+    }
+    if client is not None:
+        updates["ip_address"] = client.ip_address
+    if sessions.update(**updates) == 1:
+        tokens = mint_pair(
+            user_id=token.user_id,
+            session_id=token.session_id,
+            jti=jti,
+            now=now,
+            absolute_expires_at=token.session_expires_at,
+        )
+        return IssuedSession(token.session_id, token.user_id, tokens)
+    return _refresh_refused(token, now, client, retry=retry)
+
+
+def _has_field(model: Any, name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except Exception:
+        return False
+    return True
+
+
+def _refresh_refused(
+    token: SessionRefreshToken, now: datetime, client: ClientInfo | None, *, retry: bool
+) -> IssuedSession:
+    """Explain why the compare-and-swap matched no row: grace, reuse or a dead session."""
+    session = DeviceSession.objects.select_related("user").filter(pk=token.session_id).first()
+    if session is None:
+        if _get_user_by_claim(token.user_id) is None:
+            raise UserNotFound()
+        raise SessionNotFound()
+    if str(getattr(session.user, jwt_settings().USER_ID_FIELD)) != str(token.user_id):
+        raise TokenInvalid()
+    if session.revoked_at is not None:
+        raise SessionRevoked()
+    if not session.is_active(now):
+        raise SessionExpired()
+    if not _user_passes_rule(session.user):
+        raise UserInactive()
+
+    grace = app_settings.ROTATION_GRACE_PERIOD
+    if (
+        token.jti == session.previous_jti
+        and session.rotated_at is not None
+        and grace.total_seconds() > 0
+        and now - session.rotated_at <= grace
+    ):
+        # Two tabs (or a retry after a lost response) refreshed with the same token: hand
+        # out the session's current JTI again. Both end up holding the one valid token,
+        # so no second chain is born; the window is short so a thief cannot rely on it.
+        tokens = mint_pair(
+            user_id=token.user_id,
+            session_id=session.pk,
+            jti=session.refresh_jti,
+            now=now,
+            absolute_expires_at=session.absolute_expires_at,
+        )
+        return IssuedSession(session.pk, token.user_id, tokens)
+
+    if token.jti == session.refresh_jti:
+        # The row changed between our UPDATE and this read (a boundary of an expiry, a
+        # revoke rolled back): it is current and live now, so try the swap once more.
+        if retry:
+            return _rotate(token, client, retry=False)
+        raise SessionExpired()
+
+    # A token that is neither current nor just replaced was rotated earlier: someone is
+    # replaying it. Treat the whole session as compromised.
+    if revoke_sessions(
+        DeviceSession.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED, now=now
+    ):
+        raise TokenReused()
+    raise SessionRevoked()
+
+
+def revoke_sessions(sessions: Any, reason: str, *, now: datetime | None = None) -> int:
+    """Revoke every not-yet-revoked session of a queryset with one UPDATE.
+
+    Returns how many were revoked by this call. Revocation listeners (the access-token
+    check) are told after the transaction commits.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(sessions.filter(revoked_at__isnull=True).values_list("pk", "user_id"))
+        if not rows:
+            return 0
+        count: int = DeviceSession.objects.filter(
+            pk__in=[pk for pk, _ in rows], revoked_at__isnull=True
+        ).revoke(reason, now)
+        by_user: dict[Any, list[uuid.UUID]] = {}
+        for pk, user_id in rows:
+            by_user.setdefault(user_id, []).append(pk)
+        for user_id, ids in by_user.items():
+            _notify_revoked(ids, user_id)
+    return count
+
+
+def revoke_session(session_id: uuid.UUID | str, *, reason: str, user: Any = None) -> bool:
+    """Revoke one session, optionally only if it belongs to ``user``.
+
+    Returns False if there was no such live session (already revoked, or another user's).
+    """
+    sessions = DeviceSession.objects.filter(pk=session_id)
+    if user is not None:
+        sessions = sessions.for_user(user)
+    return revoke_sessions(sessions, reason) == 1
+
+
+def logout(raw_refresh: Any) -> bool:
+    """End the session a refresh token belongs to (reason ``logout``).
+
+    A token that is current, or just replaced inside the grace window, ends its
+    session. An older token of the session is a replay: the session is revoked as
+    ``reuse_detected`` and :class:`~.exceptions.TokenReused` raised. Returns False if the
+    session had already ended.
+    """
+    token = decode_refresh(raw_refresh)
+    now = timezone.now()
+    session = DeviceSession.objects.filter(pk=token.session_id).first()
+    if session is None or not session.is_active(now):
+        return False
+    grace = app_settings.ROTATION_GRACE_PERIOD
+    just_replaced = (
+        token.jti == session.previous_jti
+        and session.rotated_at is not None
+        and now - session.rotated_at <= grace
+    )
+    if token.jti == session.refresh_jti or just_replaced:
+        return revoke_session(session.pk, reason=RevokeReason.LOGOUT)
+    if revoke_session(session.pk, reason=RevokeReason.REUSE_DETECTED):
+        raise TokenReused()
+    return False
+
+
+def logout_everywhere(
+    user: Any, *, reason: str = RevokeReason.LOGOUT_ALL, keep_session_id: Any = None
+) -> int:
+    """Revoke all of ``user``'s live sessions, except ``keep_session_id`` if given.
+
+    Returns the number of sessions revoked.
+    """
+    sessions = DeviceSession.objects.for_user(user).active()
+    if keep_session_id is not None:
+        sessions = sessions.exclude(pk=keep_session_id)
+    return revoke_sessions(sessions, reason)
+
+
+def rename_session(user: Any, session_id: uuid.UUID | str, name: str) -> DeviceSession | None:
+    """Set the user's own name for one of their live devices; ``""`` restores the label.
+
+    Returns the session, or None if ``user`` has no such live session.
+    """
+    session = DeviceSession.objects.for_user(user).active().filter(pk=session_id).first()
+    if session is None:
+        return None
+    session.name = name.strip()[:100]
+    session.save(update_fields=["name"])
+    return session

@@ -1,0 +1,210 @@
+"""simplejwt token classes that carry the device-session id (``sid``) claim.
+
+We extend simplejwt's :class:`~rest_framework_simplejwt.tokens.Token` rather than its
+``RefreshToken``: that class registers every token in the ``token_blacklist`` tables
+when the app is installed, which is the per-token bookkeeping the session row replaces.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
+
+from .conf import access_token_lifetime, app_settings, jwt_settings, refresh_token_lifetime
+from .exceptions import TokenExpired, TokenInvalid
+
+#: Claim of refresh tokens holding the session's absolute expiry (epoch seconds).
+SESSION_EXPIRY_CLAIM = "sxp"
+
+
+@lru_cache(maxsize=4)
+def _backend_for(api_settings: Any) -> TokenBackend:
+    return TokenBackend(
+        api_settings.ALGORITHM,
+        api_settings.SIGNING_KEY,
+        api_settings.VERIFYING_KEY,
+        api_settings.AUDIENCE,
+        api_settings.ISSUER,
+        api_settings.JWK_URL,
+        api_settings.LEEWAY,
+        api_settings.JSON_ENCODER,
+    )
+
+
+def get_token_backend() -> TokenBackend:
+    """A simplejwt ``TokenBackend`` for the current ``SIMPLE_JWT`` settings.
+
+    simplejwt's own ``state.token_backend`` is built once at import; ours follows
+    ``override_settings`` (cached per settings object, so it is built once per change).
+    """
+    return _backend_for(jwt_settings())
+
+
+class _SessionToken(Token):
+    """Common behaviour: live settings, and a valid ``sid`` claim on every token."""
+
+    @property
+    def token_backend(self) -> TokenBackend:
+        return get_token_backend()
+
+    def get_token_backend(self) -> TokenBackend:
+        return get_token_backend()
+
+    def verify(self) -> None:
+        super().verify()
+        try:
+            uuid.UUID(str(self.payload[app_settings.SESSION_ID_CLAIM]))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise TokenError(_("Token has no valid session id")) from exc
+        if jwt_settings().USER_ID_CLAIM not in self.payload:
+            raise TokenError(_("Token contained no recognizable user identification"))
+
+    @property
+    def session_id(self) -> uuid.UUID:
+        """The device session this token belongs to."""
+        return uuid.UUID(str(self.payload[app_settings.SESSION_ID_CLAIM]))
+
+    @property
+    def jti(self) -> str:
+        """The token's unique id."""
+        return str(self.payload[jwt_settings().JTI_CLAIM])
+
+    @property
+    def user_id(self) -> Any:
+        """The user id claim, as it was written (a string for non-integer pks)."""
+        return self.payload[jwt_settings().USER_ID_CLAIM]
+
+    @property
+    def expires_at(self) -> datetime:
+        """The ``exp`` claim as an aware datetime."""
+        return datetime_from_epoch(self.payload["exp"])
+
+
+class SessionAccessToken(_SessionToken):
+    """A short-lived access token bound to a device session."""
+
+    token_type = "access"
+
+    @property  # type: ignore[override]
+    def lifetime(self) -> timedelta:
+        return access_token_lifetime()  # type: ignore[no-any-return]
+
+
+class SessionRefreshToken(_SessionToken):
+    """A rotating refresh token bound to a device session."""
+
+    token_type = "refresh"
+
+    def verify(self) -> None:
+        super().verify()
+        if not isinstance(self.payload.get(SESSION_EXPIRY_CLAIM), int):
+            raise TokenError(_("Token has no session expiry"))
+
+    @property
+    def session_expires_at(self) -> datetime:
+        """The session's absolute expiry, as signed into the token."""
+        return datetime_from_epoch(self.payload[SESSION_EXPIRY_CLAIM])
+
+    @property  # type: ignore[override]
+    def lifetime(self) -> timedelta:
+        return refresh_token_lifetime()  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """A freshly minted access and refresh token for one session."""
+
+    access: str
+    refresh: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+    refresh_jti: str
+
+
+def new_jti() -> str:
+    """A fresh random token id, in simplejwt's format."""
+    return uuid.uuid4().hex
+
+
+def mint_pair(
+    *,
+    user_id: Any,
+    session_id: uuid.UUID,
+    jti: str,
+    now: datetime,
+    absolute_expires_at: datetime,
+) -> TokenPair:
+    """Sign a refresh token with the given ``jti`` and its access token.
+
+    Neither token outlives the session's absolute expiry, so a session that keeps
+    refreshing still ends when it must. The refresh token carries that expiry in the
+    signed ``SESSION_EXPIRY_CLAIM`` so a rotation can mint the next pair without
+    reading the session row first.
+    """
+    not_after = absolute_expires_at
+    api = jwt_settings()
+    uid = user_id if isinstance(user_id, int) else str(user_id)
+    claims = {api.USER_ID_CLAIM: uid, app_settings.SESSION_ID_CLAIM: str(session_id)}
+
+    refresh = SessionRefreshToken()
+    refresh.current_time = now
+    refresh.payload.update(claims)
+    refresh.payload[api.JTI_CLAIM] = jti
+    refresh.set_iat(at_time=now)
+    refresh_exp = min(now + refresh_token_lifetime(), not_after)
+    refresh.payload["exp"] = datetime_to_epoch(refresh_exp)
+    refresh.payload[SESSION_EXPIRY_CLAIM] = datetime_to_epoch(absolute_expires_at)
+
+    access = SessionAccessToken()
+    access.current_time = now
+    access.payload.update(claims)
+    access.set_iat(at_time=now)
+    access_exp = min(now + access_token_lifetime(), not_after)
+    access.payload["exp"] = datetime_to_epoch(access_exp)
+
+    return TokenPair(
+        access=str(access),
+        refresh=str(refresh),
+        access_expires_at=datetime_from_epoch(access.payload["exp"]),
+        refresh_expires_at=datetime_from_epoch(refresh.payload["exp"]),
+        refresh_jti=jti,
+    )
+
+
+def _decode(cls: type[_SessionToken], raw: Any) -> _SessionToken:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise TokenInvalid() from exc
+    if not isinstance(raw, str) or not raw:
+        raise TokenInvalid()
+    try:
+        return cls(raw)  # type: ignore[arg-type]
+    except ExpiredTokenError as exc:
+        raise TokenExpired() from exc
+    except TokenError as exc:
+        raise TokenInvalid(str(exc.args[0]) if exc.args else None) from exc
+
+
+def decode_refresh(raw: Any) -> SessionRefreshToken:
+    """Validate an encoded refresh token, raising :class:`TokenInvalid`/:class:`TokenExpired`."""
+    token = _decode(SessionRefreshToken, raw)
+    assert isinstance(token, SessionRefreshToken)
+    return token
+
+
+def decode_access(raw: Any) -> SessionAccessToken:
+    """Validate an encoded access token, raising :class:`TokenInvalid`/:class:`TokenExpired`."""
+    token = _decode(SessionAccessToken, raw)
+    assert isinstance(token, SessionAccessToken)
+    return token

@@ -1,0 +1,121 @@
+"""Shared fixtures, and the rule that a test needing a missing service fails in CI.
+
+On a laptop without PostgreSQL or MariaDB, the suite configured for them is skipped with
+the reason; with ``CI`` set it fails instead, because a skipped test in CI is a missing
+test. Tests that need row-level locking are deselected (not skipped) on SQLite: they run
+in the ``pg`` and ``mariadb`` tox environments.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+PASSWORD = "correct horse battery staple"
+IN_CI = bool(os.environ.get("CI"))
+_SERVICES = {"postgres": ("127.0.0.1", 5432), "mariadb": ("127.0.0.1", 3306)}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip with ``reason`` when a service is missing, or fail when ``CI`` is set."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI is set: a missing service fails the run instead of skipping)")
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    db = os.environ.get("TEST_DB", "sqlite")
+    if db in _SERVICES:
+        host, port = _SERVICES[db]
+        host = os.environ.get("PGHOST" if db == "postgres" else "MYSQL_HOST", host)
+        if not _reachable(host, port):
+            reason = f"TEST_DB={db} but nothing listens on {host}:{port}"
+            if IN_CI:
+                raise pytest.UsageError(f"{reason}; CI is set, so this is an error, not a skip")
+            for item in items:
+                item.add_marker(pytest.mark.skip(reason=reason))
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("concurrent_db") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header(config: Any) -> str:
+    db = os.environ.get("TEST_DB", "sqlite")
+    user = os.environ.get("TEST_USER_MODEL", "default")
+    note = "" if db != "sqlite" else " (concurrent_db tests deselected: run tox -e pg,mariadb)"
+    return f"token-sessions: TEST_DB={db}, TEST_USER_MODEL={user}{note}"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    # The login throttle counts in the default cache; every test starts from zero.
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(db: Any) -> Any:
+    """Factory: ``make_user("alice", is_active=True)`` with the password ``PASSWORD``."""
+
+    def make(username: str = "alice", **extra: Any) -> Any:
+        return get_user_model().objects.create_user(
+            username=username, password=PASSWORD, email=f"{username}@example.com", **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Any) -> Any:
+    return make_user("alice")
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def login(api: APIClient) -> Any:
+    """``login(user, user_agent=...)`` → the JSON body of a successful login."""
+
+    def do(
+        user: Any,
+        user_agent: str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        response = APIClient().post(
+            "/api/auth/login/",
+            {"username": user.get_username(), "password": PASSWORD},
+            format="json",
+            HTTP_USER_AGENT=user_agent,
+            **extra,
+        )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return do
+
+
+def is_sqlite() -> bool:
+    return connection.vendor == "sqlite"

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from django_token_sessions.authentication import SessionJWTAuthentication
+
+
+@api_view(["GET"])
+@authentication_classes([SessionJWTAuthentication])
+@permission_classes([IsAuthenticated])
+def me(request):
+    return Response(
+        {"username": request.user.get_username(), "session": str(request.auth.session_id)}
+    )
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/auth/", include("django_token_sessions.urls")),
+    path("api/me/", me),
+]
