@@ -1,0 +1,12 @@
+"""Example URLs: the app's endpoints under /api/auth/, a protected /api/me/, the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/auth/", include("django_token_sessions.urls")),
+    path("api/me/", views.MeView.as_view(), name="me"),
+]
