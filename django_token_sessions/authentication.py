@@ -27,7 +27,7 @@ class SessionJWTAuthentication(JWTAuthentication):
     validated :class:`~.tokens.SessionAccessToken`; its ``session_id`` names the device.
     """
 
-    def get_validated_token(self, raw_token: bytes) -> SessionAccessToken:  # type: ignore[override]
+    def get_validated_token(self, raw_token: bytes) -> SessionAccessToken:
         """Decode and verify the token, then ask the revocation store about its session."""
         try:
             token = decode_access(raw_token)
@@ -48,5 +48,5 @@ class SessionJWTAuthentication(JWTAuthentication):
         except (user_model.DoesNotExist, ValueError, TypeError) as exc:
             raise _failed(UserNotFound()) from exc
         if api.CHECK_USER_IS_ACTIVE and not getattr(user, "is_active", True):
-            raise _failed(UserInactive(_("User is inactive.")))
+            raise _failed(UserInactive(str(_("User is inactive."))))
         return user

@@ -73,7 +73,7 @@ def client_ip(request: HttpRequest) -> str | None:
     taken, so a client cannot spoof its address by prepending entries.
     """
     num_proxies = app_settings.NUM_PROXIES
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if num_proxies > 0 and forwarded:
         hops = [part.strip() for part in forwarded.split(",") if part.strip()]
         if hops:

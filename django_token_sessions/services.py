@@ -99,7 +99,7 @@ def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "
             name=name[:100],
         )
         if jwt_settings().UPDATE_LAST_LOGIN:
-            update_last_login(DeviceSession, user)
+            update_last_login(type(user), user)
     tokens = mint_pair(
         user_id=getattr(user, jwt_settings().USER_ID_FIELD),
         session_id=session.pk,

@@ -94,9 +94,9 @@ class SessionAccessToken(_SessionToken):
 
     token_type = "access"
 
-    @property  # type: ignore[override]
-    def lifetime(self) -> timedelta:
-        return access_token_lifetime()  # type: ignore[no-any-return]
+    @property
+    def lifetime(self) -> timedelta:  # type: ignore[override]
+        return access_token_lifetime()
 
 
 class SessionRefreshToken(_SessionToken):
@@ -114,9 +114,9 @@ class SessionRefreshToken(_SessionToken):
         """The session's absolute expiry, as signed into the token."""
         return datetime_from_epoch(self.payload[SESSION_EXPIRY_CLAIM])
 
-    @property  # type: ignore[override]
-    def lifetime(self) -> timedelta:
-        return refresh_token_lifetime()  # type: ignore[no-any-return]
+    @property
+    def lifetime(self) -> timedelta:  # type: ignore[override]
+        return refresh_token_lifetime()
 
 
 @dataclass(frozen=True)
