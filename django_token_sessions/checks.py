@@ -14,6 +14,8 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from .conf import (
     DEFAULTS,
     IP_ADDRESS_STORAGE_CHOICES,
+    SAMESITE_CHOICES,
+    TRANSPORT_CHOICES,
     access_token_lifetime,
     jwt_settings,
     refresh_token_lifetime,
@@ -104,9 +106,77 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="token_sessions.E007",
             )
         )
+    errors.extend(_check_transport(conf))
     if not errors:
         errors.extend(_check_lifetimes(conf, api))
     return errors
+
+
+def _check_transport(conf: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if conf["REFRESH_TOKEN_TRANSPORT"] not in TRANSPORT_CHOICES:
+        messages.append(
+            Error(
+                "TOKEN_SESSIONS['REFRESH_TOKEN_TRANSPORT'] must be 'cookie' or 'body'.",
+                id="token_sessions.E011",
+            )
+        )
+    if conf["REFRESH_COOKIE_HTTPONLY"] is not True:
+        messages.append(
+            Error(
+                "TOKEN_SESSIONS['REFRESH_COOKIE_HTTPONLY'] cannot be turned off: a refresh "
+                "token readable by scripts is stolen by the first XSS.",
+                hint="Remove the key; native clients use the body transport instead.",
+                id="token_sessions.E008",
+            )
+        )
+    samesite = conf["REFRESH_COOKIE_SAMESITE"]
+    if samesite not in SAMESITE_CHOICES:
+        messages.append(
+            Error(
+                "TOKEN_SESSIONS['REFRESH_COOKIE_SAMESITE'] must be 'Lax', 'Strict' or 'None'.",
+                id="token_sessions.E009",
+            )
+        )
+    elif samesite == "None" and not conf["REFRESH_COOKIE_SECURE"]:
+        messages.append(
+            Error(
+                "REFRESH_COOKIE_SAMESITE = 'None' requires REFRESH_COOKIE_SECURE = True "
+                "(browsers drop such cookies otherwise).",
+                id="token_sessions.E010",
+            )
+        )
+    if not conf["REFRESH_COOKIE_SECURE"] and not settings.DEBUG:
+        messages.append(
+            Warning(
+                "TOKEN_SESSIONS['REFRESH_COOKIE_SECURE'] is False while DEBUG is False: the "
+                "refresh cookie can travel over plain HTTP.",
+                hint="Serve the site over HTTPS and remove the key.",
+                id="token_sessions.W005",
+            )
+        )
+    if conf["REFRESH_TOKEN_TRANSPORT"] == "cookie":
+        middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+        if "django_token_sessions.middleware.RefreshTokenCookieMiddleware" not in middleware:
+            messages.append(
+                Error(
+                    "REFRESH_TOKEN_TRANSPORT is 'cookie' but RefreshTokenCookieMiddleware is "
+                    "not in MIDDLEWARE: refresh tokens would be sent in JSON bodies.",
+                    hint="Add 'django_token_sessions.middleware.RefreshTokenCookieMiddleware' "
+                    "to MIDDLEWARE, or set REFRESH_TOKEN_TRANSPORT = 'body'.",
+                    id="token_sessions.E012",
+                )
+            )
+        if "django.middleware.csrf.CsrfViewMiddleware" not in middleware:
+            messages.append(
+                Error(
+                    "REFRESH_TOKEN_TRANSPORT is 'cookie' but CsrfViewMiddleware is not in "
+                    "MIDDLEWARE: login cannot hand the page the CSRF cookie its refresh and "
+                    "logout calls need.",
+                    id="token_sessions.E013",
+                )
+            )
+    return messages
 
 
 def _rate_ok(rate: Any) -> bool:

@@ -23,9 +23,19 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_ID_CLAIM": "sid",
     "LOGIN_THROTTLE_RATE": "10/min",
     "USER_AGENT_MAX_LENGTH": 512,
+    "REFRESH_TOKEN_TRANSPORT": "cookie",
+    "ALLOW_BODY_TRANSPORT": True,
+    "REFRESH_COOKIE_NAME": "tokensessions_refresh",
+    "REFRESH_COOKIE_PATH": None,
+    "REFRESH_COOKIE_DOMAIN": None,
+    "REFRESH_COOKIE_SECURE": True,
+    "REFRESH_COOKIE_HTTPONLY": True,
+    "REFRESH_COOKIE_SAMESITE": "Lax",
 }
 
 IP_ADDRESS_STORAGE_CHOICES = ("full", "truncated", "none")
+TRANSPORT_CHOICES = ("cookie", "body")
+SAMESITE_CHOICES = ("Lax", "Strict", "None")
 
 
 def _as_timedelta(value: Any) -> timedelta:
@@ -78,6 +88,40 @@ class Settings:
     @property
     def USER_AGENT_MAX_LENGTH(self) -> int:
         return int(self._raw("USER_AGENT_MAX_LENGTH"))
+
+    @property
+    def REFRESH_TOKEN_TRANSPORT(self) -> str:
+        return str(self._raw("REFRESH_TOKEN_TRANSPORT"))
+
+    @property
+    def ALLOW_BODY_TRANSPORT(self) -> bool:
+        return bool(self._raw("ALLOW_BODY_TRANSPORT"))
+
+    @property
+    def REFRESH_COOKIE_NAME(self) -> str:
+        return str(self._raw("REFRESH_COOKIE_NAME"))
+
+    @property
+    def REFRESH_COOKIE_PATH(self) -> str | None:
+        value: str | None = self._raw("REFRESH_COOKIE_PATH")
+        return value
+
+    @property
+    def REFRESH_COOKIE_DOMAIN(self) -> str | None:
+        value: str | None = self._raw("REFRESH_COOKIE_DOMAIN")
+        return value
+
+    @property
+    def REFRESH_COOKIE_SECURE(self) -> bool:
+        return bool(self._raw("REFRESH_COOKIE_SECURE"))
+
+    @property
+    def REFRESH_COOKIE_HTTPONLY(self) -> bool:
+        return bool(self._raw("REFRESH_COOKIE_HTTPONLY"))
+
+    @property
+    def REFRESH_COOKIE_SAMESITE(self) -> str:
+        return str(self._raw("REFRESH_COOKIE_SAMESITE"))
 
 
 app_settings = Settings()

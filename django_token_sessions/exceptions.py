@@ -79,3 +79,11 @@ class InvalidCredentials(TokenSessionError):
 
     code = "invalid_credentials"
     default_detail = _("No active account found with the given credentials.")
+
+
+class CsrfFailed(TokenSessionError):
+    """A request authenticated by the refresh-token cookie failed Django's CSRF check."""
+
+    status_code = 403
+    code = "csrf_failed"
+    default_detail = _("CSRF check failed.")

@@ -34,12 +34,6 @@ class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField(max_length=8192, trim_whitespace=True)
 
 
-class OptionalRefreshSerializer(serializers.Serializer):
-    """Logout: ``{"refresh": "<token>"}``, or an empty body with a bearer token."""
-
-    refresh = serializers.CharField(max_length=8192, required=False, allow_blank=True)
-
-
 class LogoutAllSerializer(serializers.Serializer):
     """``{"scope": "all" | "others"}`` (default ``"all"``)."""
 

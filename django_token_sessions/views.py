@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.contrib.auth import authenticate
 from django.http import Http404
+from django.middleware.csrf import get_token
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import services
+from . import services, transport
 from .authentication import SessionJWTAuthentication
 from .device import client_info
 from .exceptions import InvalidCredentials, TokenSessionError
@@ -22,7 +25,6 @@ from .serializers import (
     DeviceSessionSerializer,
     LoginSerializer,
     LogoutAllSerializer,
-    OptionalRefreshSerializer,
     RefreshSerializer,
     RenameSessionSerializer,
 )
@@ -74,6 +76,9 @@ class TokenSessionsAPIView(APIView):
 
     authentication_classes = [SessionJWTAuthentication]
     permission_classes = [IsAuthenticated]
+    # JSON only: a cross-site HTML form cannot produce application/json, which keeps
+    # these endpoints out of reach of form-based CSRF (login CSRF included).
+    parser_classes = [JSONParser]
 
     def get_exception_handler(self) -> Any:
         """Use :func:`exception_handler` whatever the project's DRF settings say."""
@@ -88,6 +93,32 @@ class TokenSessionsAPIView(APIView):
 
     def _current_session_id(self, request: Request) -> Any:
         return getattr(request.auth, "session_id", None)
+
+    def _presented_refresh_token(self, request: Request) -> str | None:
+        """The body's ``refresh``, else the cookie's (CSRF-checked), else None.
+
+        A body that does not parse is not an error yet: a browser relying on the cookie
+        may send none. It becomes one only if there is no cookie either.
+        """
+        try:
+            data = request.data
+            parse_error = None
+        except (exceptions.ParseError, exceptions.UnsupportedMediaType) as exc:
+            data, parse_error = {}, exc
+        body_token = None
+        if isinstance(data, dict) and data.get("refresh") not in (None, ""):
+            body_token = self._validated(RefreshSerializer, request)["refresh"]
+        raw = transport.refresh_token_from(request._request, body_token)
+        if raw is None and parse_error is not None:
+            raise parse_error
+        return raw
+
+
+def _with_refresh(response: Response, issued: services.IssuedSession) -> Response:
+    transport.attach_refresh_token(
+        response, issued.tokens.refresh, issued.tokens.refresh_expires_at
+    )
+    return response
 
 
 def _token_body(issued: services.IssuedSession) -> dict[str, Any]:
@@ -115,7 +146,10 @@ class LoginView(TokenSessionsAPIView):
         body["session"] = DeviceSessionSerializer(
             issued.session, context={"current_session_id": issued.session_id}
         ).data
-        return Response(body)
+        if transport.requested_transport(request._request) == "cookie":
+            # The page needs a CSRF cookie for its cookie-borne refresh and logout calls.
+            get_token(request._request)
+        return _with_refresh(Response(body), issued)
 
 
 class RefreshView(TokenSessionsAPIView):
@@ -125,11 +159,11 @@ class RefreshView(TokenSessionsAPIView):
     permission_classes = [AllowAny]
 
     def post(self, request: Request) -> Response:
-        data = self._validated(RefreshSerializer, request)
-        issued = services.rotate_refresh_token(
-            data["refresh"], client=client_info(request._request)
-        )
-        return Response(_token_body(issued))
+        raw = self._presented_refresh_token(request)
+        if raw is None:
+            raise exceptions.ValidationError({"refresh": ["This field is required."]})
+        issued = services.rotate_refresh_token(raw, client=client_info(request._request))
+        return _with_refresh(Response(_token_body(issued)), issued)
 
 
 class LogoutView(TokenSessionsAPIView):
@@ -137,17 +171,28 @@ class LogoutView(TokenSessionsAPIView):
 
     permission_classes = [AllowAny]
 
+    def perform_authentication(self, request: Request) -> None:
+        # Lazy: a stale bearer token must not block a logout by refresh token or cookie.
+        pass
+
     def post(self, request: Request) -> Response:
-        data = self._validated(OptionalRefreshSerializer, request)
-        if data.get("refresh"):
-            services.logout(data["refresh"])
+        raw = self._presented_refresh_token(request)
+        if raw is not None and transport.used_cookie(request._request):
+            # A stale, revoked or garbage cookie never blocks a logout: the session it
+            # named is over (a reuse is still recorded by the service); drop the cookie.
+            with contextlib.suppress(TokenSessionError):
+                services.logout(raw)
+        elif raw is not None:
+            services.logout(raw)
         elif request.auth is not None:
             services.revoke_session(
                 self._current_session_id(request), reason=RevokeReason.LOGOUT, user=request.user
             )
         else:
             raise exceptions.NotAuthenticated()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        transport.clear_refresh_token(response)
+        return response
 
 
 class LogoutAllView(TokenSessionsAPIView):
@@ -161,9 +206,11 @@ class LogoutAllView(TokenSessionsAPIView):
                 reason=RevokeReason.LOGOUT_OTHERS,
                 keep_session_id=self._current_session_id(request),
             )
-        else:
-            services.logout_everywhere(request.user, reason=RevokeReason.LOGOUT_ALL)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        services.logout_everywhere(request.user, reason=RevokeReason.LOGOUT_ALL)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        transport.clear_refresh_token(response)
+        return response
 
 
 class SessionListView(TokenSessionsAPIView):
@@ -191,4 +238,7 @@ class SessionDetailView(TokenSessionsAPIView):
             pk, reason=RevokeReason.USER_REVOKED_DEVICE, user=request.user
         ):
             raise exceptions.NotFound()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        if str(pk) == str(self._current_session_id(request)):
+            transport.clear_refresh_token(response)
+        return response

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import connection
 from rest_framework.test import APIClient
 
-PASSWORD = "correct horse battery staple"
+from tests.utils import FIREFOX_LINUX, PASSWORD
+
 IN_CI = bool(os.environ.get("CI"))
 _SERVICES = {"postgres": ("127.0.0.1", 5432), "mariadb": ("127.0.0.1", 3306)}
 
@@ -96,26 +96,23 @@ def api() -> APIClient:
 
 
 @pytest.fixture
-def login(api: APIClient) -> Any:
-    """``login(user, user_agent=...)`` → the JSON body of a successful login."""
+def login() -> Any:
+    """``login(user)`` → the JSON body of a successful login by a native client.
 
-    def do(
-        user: Any,
-        user_agent: str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
-        **extra: Any,
-    ) -> dict[str, Any]:
+    The client asks for the body transport (``X-Token-Transport: body``), so the body
+    holds ``refresh``. Browser (cookie) behaviour is tested in test_cookie_transport.py.
+    """
+
+    def do(user: Any, user_agent: str = FIREFOX_LINUX, **extra: Any) -> dict[str, Any]:
         response = APIClient().post(
             "/api/auth/login/",
             {"username": user.get_username(), "password": PASSWORD},
             format="json",
             HTTP_USER_AGENT=user_agent,
+            HTTP_X_TOKEN_TRANSPORT="body",
             **extra,
         )
         assert response.status_code == 200, response.content
         return response.json()
 
     return do
-
-
-def is_sqlite() -> bool:
-    return connection.vendor == "sqlite"

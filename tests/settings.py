@@ -26,6 +26,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_token_sessions.middleware.RefreshTokenCookieMiddleware",
 ]
 TEMPLATES = [
     {

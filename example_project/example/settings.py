@@ -32,6 +32,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_token_sessions.middleware.RefreshTokenCookieMiddleware",
 ]
 
 ROOT_URLCONF = "example.urls"
@@ -84,4 +85,6 @@ SIMPLE_JWT = {
 TOKEN_SESSIONS = {
     "ROTATION_GRACE_PERIOD": timedelta(seconds=10),
     "SESSION_ABSOLUTE_LIFETIME": timedelta(days=7),
+    # The demo is served over plain http on 127.0.0.1; a real deployment keeps Secure on.
+    "REFRESH_COOKIE_SECURE": os.environ.get("DEMO_COOKIE_SECURE", "0") == "1",
 }

@@ -1,0 +1,125 @@
+"""How a refresh token travels: an HttpOnly cookie for browsers, the JSON body for others.
+
+Views (ours, or a team's own views calling the services) only *mark* the response:
+:func:`attach_refresh_token` when a token was issued, :func:`clear_refresh_token` when the
+session ended. :class:`~.middleware.RefreshTokenCookieMiddleware` does the rest: it moves a
+marked token from the JSON body into the cookie, and deletes the cookie.
+
+The rule that keeps the cookie useful against XSS: a request that authenticated with the
+cookie is always answered through the cookie. A script in the page can make the browser
+send the cookie, but can never get the refresh token back in a body it can read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import NoReverseMatch, reverse
+
+from .conf import app_settings
+from .exceptions import CsrfFailed
+
+#: Request header a native client sends to get the refresh token in the JSON body.
+TRANSPORT_HEADER = "X-Token-Transport"
+
+_RESPONSE_TOKEN = "token_sessions_refresh"
+_RESPONSE_CLEAR = "token_sessions_clear"
+_REQUEST_TRANSPORT = "token_sessions_transport"
+
+
+def cookie_path() -> str:
+    """``REFRESH_COOKIE_PATH``, or the prefix the app's URLs are mounted at."""
+    if app_settings.REFRESH_COOKIE_PATH:
+        return app_settings.REFRESH_COOKIE_PATH
+    try:
+        login = reverse("token_sessions:login")
+    except NoReverseMatch:
+        return "/"
+    return login.rstrip("/").rsplit("/", 1)[0] + "/"
+
+
+def requested_transport(request: HttpRequest) -> str:
+    """``"cookie"`` or ``"body"`` for a request that presented no refresh token (login).
+
+    The deployment's ``REFRESH_TOKEN_TRANSPORT`` decides, unless ``ALLOW_BODY_TRANSPORT``
+    lets the client ask for the body with ``X-Token-Transport: body``.
+    """
+    chosen = getattr(request, _REQUEST_TRANSPORT, None)
+    if chosen:
+        return str(chosen)
+    header = request.headers.get(TRANSPORT_HEADER, "").strip().lower()
+    if header == "body" and app_settings.ALLOW_BODY_TRANSPORT:
+        return "body"
+    return app_settings.REFRESH_TOKEN_TRANSPORT
+
+
+def set_request_transport(request: HttpRequest, transport: str) -> None:
+    """Pin the transport of this request's answer (the one its token arrived by)."""
+    setattr(request, _REQUEST_TRANSPORT, transport)
+
+
+def used_cookie(request: HttpRequest) -> bool:
+    """True if this request's refresh token came from the cookie (and passed CSRF)."""
+    return getattr(request, _REQUEST_TRANSPORT, None) == "cookie"
+
+
+def cookie_token(request: HttpRequest) -> str | None:
+    """The refresh token from the cookie, if the request carries one."""
+    value = request.COOKIES.get(app_settings.REFRESH_COOKIE_NAME)
+    return value or None
+
+
+def refresh_token_from(request: HttpRequest, body_token: Any) -> str | None:
+    """The refresh token a refresh/logout request presents: the body's, else the cookie's.
+
+    A cookie-borne token is CSRF-checked first (the cookie is ambient: a cross-site form
+    would send it too); a body token is not, a page cannot be tricked into sending it.
+    Raises :class:`~.exceptions.CsrfFailed`.
+    """
+    if body_token:
+        set_request_transport(request, "body")
+        return str(body_token)
+    token = cookie_token(request)
+    if token is None:
+        return None
+    enforce_csrf(request)
+    set_request_transport(request, "cookie")
+    return token
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: HttpRequest, reason: str) -> Any:
+        return reason
+
+
+def enforce_csrf(request: HttpRequest) -> None:
+    """Run Django's CSRF check (token, Origin, Referer) now, whatever view decorators say."""
+    check = _CsrfCheck(lambda req: None)  # type: ignore[arg-type,return-value]
+    check.process_request(request)
+    reason = check.process_view(request, None, (), {})  # type: ignore[arg-type]
+    if reason:
+        raise CsrfFailed(f"CSRF check failed: {reason}")
+
+
+def attach_refresh_token(response: HttpResponseBase, token: str, expires_at: datetime) -> None:
+    """Mark ``response`` as carrying a newly issued refresh token for the middleware."""
+    setattr(response, _RESPONSE_TOKEN, (token, expires_at))
+
+
+def clear_refresh_token(response: HttpResponseBase) -> None:
+    """Mark ``response`` so the middleware deletes the refresh cookie."""
+    setattr(response, _RESPONSE_CLEAR, True)
+
+
+def issued_token(response: HttpResponseBase) -> tuple[str, datetime] | None:
+    """The token :func:`attach_refresh_token` put on ``response``, if any."""
+    value: tuple[str, datetime] | None = getattr(response, _RESPONSE_TOKEN, None)
+    return value
+
+
+def must_clear(response: HttpResponseBase) -> bool:
+    """True if :func:`clear_refresh_token` marked ``response``."""
+    return bool(getattr(response, _RESPONSE_CLEAR, False))
