@@ -1,0 +1,92 @@
+"""System checks: each id fires on the misconfiguration it names, and only then."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from django_token_sessions.checks import check_settings
+
+COOKIE_MW = "django_token_sessions.middleware.RefreshTokenCookieMiddleware"
+
+
+def ids(**token_sessions):
+    with override_settings(TOKEN_SESSIONS=token_sessions):
+        return {message.id for message in check_settings()}
+
+
+def test_defaults_are_clean():
+    assert ids() == set()
+
+
+def test_not_a_dict():
+    with override_settings(TOKEN_SESSIONS=["nope"]):
+        assert [m.id for m in check_settings()] == ["token_sessions.E001"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"ROTATON_GRACE_PERIOD": 5}, "token_sessions.W001"),
+        ({"ROTATION_GRACE_PERIOD": -1}, "token_sessions.E002"),
+        ({"SESSION_ABSOLUTE_LIFETIME": "30 days"}, "token_sessions.E002"),
+        ({"MAX_SESSIONS_PER_USER": 0}, "token_sessions.E003"),
+        ({"MAX_SESSIONS_PER_USER": True}, "token_sessions.E003"),
+        ({"IP_ADDRESS_STORAGE": "hashed"}, "token_sessions.E004"),
+        ({"NUM_PROXIES": -1}, "token_sessions.E005"),
+        ({"LOGIN_THROTTLE_RATE": "lots"}, "token_sessions.E006"),
+        ({"SESSION_ID_CLAIM": "jti"}, "token_sessions.E007"),
+        ({"REFRESH_COOKIE_HTTPONLY": False}, "token_sessions.E008"),
+        ({"REFRESH_COOKIE_SAMESITE": "lax-ish"}, "token_sessions.E009"),
+        (
+            {"REFRESH_COOKIE_SAMESITE": "None", "REFRESH_COOKIE_SECURE": False},
+            "token_sessions.E010",
+        ),
+        ({"REFRESH_TOKEN_TRANSPORT": "header"}, "token_sessions.E011"),
+        ({"ROTATION_GRACE_PERIOD": timedelta(minutes=5)}, "token_sessions.W002"),
+        ({"SESSION_ABSOLUTE_LIFETIME": timedelta(days=1)}, "token_sessions.W003"),
+    ],
+)
+def test_each_misconfiguration_has_its_id(settings, expected):
+    assert expected in ids(**settings)
+
+
+@override_settings(DEBUG=False)
+def test_insecure_cookie_outside_debug_warns():
+    assert ids(REFRESH_COOKIE_SECURE=False) == {"token_sessions.W005"}
+
+
+@override_settings(DEBUG=True)
+def test_insecure_cookie_in_debug_is_fine():
+    assert ids(REFRESH_COOKIE_SECURE=False) == set()
+
+
+@override_settings(SIMPLE_JWT={"ACCESS_TOKEN_LIFETIME": timedelta(hours=2)})
+def test_long_access_tokens_warn():
+    assert ids() == {"token_sessions.W004"}
+
+
+def test_cookie_transport_needs_its_middleware(settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != COOKIE_MW]
+    assert "token_sessions.E012" in ids()
+    assert "token_sessions.E012" not in ids(REFRESH_TOKEN_TRANSPORT="body")
+
+
+def test_cookie_transport_needs_csrf_middleware(settings):
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if m != "django.middleware.csrf.CsrfViewMiddleware"
+    ]
+    assert "token_sessions.E013" in ids()
+
+
+def test_checks_run_through_manage_py_check():
+    from django.core.management.base import SystemCheckError
+
+    with (
+        override_settings(TOKEN_SESSIONS={"REFRESH_COOKIE_HTTPONLY": False}),
+        pytest.raises(SystemCheckError, match=r"token_sessions\.E008"),
+    ):
+        call_command("check")
