@@ -9,7 +9,7 @@ through :func:`jwt_settings` for the same reason.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, cast
 
 import rest_framework_simplejwt.settings as _simplejwt_settings
 from django.conf import settings
@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
 IP_ADDRESS_STORAGE_CHOICES = ("full", "truncated", "none")
 TRANSPORT_CHOICES = ("cookie", "body")
 SAMESITE_CHOICES = ("Lax", "Strict", "None")
+SameSite = Literal["Lax", "Strict", "None"]
 
 
 def _as_timedelta(value: Any) -> timedelta:
@@ -120,8 +121,9 @@ class Settings:
         return bool(self._raw("REFRESH_COOKIE_HTTPONLY"))
 
     @property
-    def REFRESH_COOKIE_SAMESITE(self) -> str:
-        return str(self._raw("REFRESH_COOKIE_SAMESITE"))
+    def REFRESH_COOKIE_SAMESITE(self) -> SameSite:
+        # One of SAMESITE_CHOICES: the system checks refuse anything else.
+        return cast(SameSite, str(self._raw("REFRESH_COOKIE_SAMESITE")))
 
 
 app_settings = Settings()
