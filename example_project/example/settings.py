@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_token_sessions",
     "example",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -83,7 +84,12 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
 }
 TOKEN_SESSIONS = {
-    "ROTATION_GRACE_PERIOD": timedelta(seconds=10),
+    # The browser tests shorten the grace window to replay a rotated token quickly, and
+    # lift the per-IP login limit (they sign in many times from 127.0.0.1).
+    "ROTATION_GRACE_PERIOD": timedelta(
+        seconds=float(os.environ.get("DEMO_ROTATION_GRACE_SECONDS", "10"))
+    ),
+    "LOGIN_THROTTLE_RATE": os.environ.get("DEMO_LOGIN_THROTTLE_RATE", "10/min") or None,
     "SESSION_ABSOLUTE_LIFETIME": timedelta(days=7),
     # The demo is served over plain http on 127.0.0.1; a real deployment keeps Secure on.
     "REFRESH_COOKIE_SECURE": os.environ.get("DEMO_COOKIE_SECURE", "0") == "1",

@@ -1,4 +1,5 @@
-"""Example URLs: the app's endpoints under /api/auth/, a protected /api/me/, the admin."""
+"""Example URLs: the app's endpoints under /api/auth/, a protected /api/me/, the admin,
+and the demo account page at /."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -9,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/", include("django_token_sessions.urls")),
     path("api/me/", views.MeView.as_view(), name="me"),
+    path("", include("demo.urls")),
 ]

@@ -1,0 +1,1 @@
+"""Demo account page: sign-in, silent refresh, devices. Plain JS, no build step."""
