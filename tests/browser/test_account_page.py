@@ -39,7 +39,7 @@ def _post_json(url: str, data: dict, headers: dict[str, str] | None = None) -> t
 
 
 @pytest.fixture(autouse=True)
-def no_demo_sessions(example_server: str) -> None:
+def no_demo_sessions(browser: Any, example_server: str) -> None:
     """Every test starts with the demo user signed in nowhere (the server outlives tests)."""
     status, body = _post_json(
         f"{example_server}/api/auth/login/",
@@ -90,6 +90,17 @@ def device_rows(page: Any) -> Any:
 def wait_for_device_count(page: Any, count: int) -> None:
     page.wait_for_function(
         "n => document.querySelectorAll(\"[data-testid='device-row']\").length === n", arg=count
+    )
+
+
+def reload_devices(page: Any) -> None:
+    """Click "Reload devices" and wait until the list has been rendered again."""
+    table = page.get_by_test_id("devices-table")
+    before = int(table.get_attribute("data-renders") or 0)
+    page.get_by_test_id("devices-reload").click()
+    page.wait_for_function(
+        "n => Number(document.getElementById('devices-table').dataset.renders || 0) > n",
+        arg=before,
     )
 
 
@@ -197,7 +208,7 @@ def test_api_401_refreshes_once_and_retries(new_device: Any) -> None:
 
     page.route("**/api/auth/sessions/", expire_once)
     with page.expect_response("**/api/auth/refresh/") as refresh_info:
-        page.get_by_test_id("devices-reload").click()
+        reload_devices(page)
     assert refresh_info.value.status == 200
     wait_for_text(page, "token-status", "Access token refreshed at")
     wait_for_device_count(page, 1)
@@ -211,7 +222,7 @@ def test_second_device_rename_and_revoke(new_device: Any) -> None:
     sign_in(first)
     sign_in(second)
 
-    first.get_by_test_id("devices-reload").click()
+    reload_devices(first)
     wait_for_device_count(first, 2)
     current = first.locator("[data-testid='device-row'][data-current='true']")
     other = first.locator("[data-testid='device-row'][data-current='false']")
@@ -230,7 +241,7 @@ def test_second_device_rename_and_revoke(new_device: Any) -> None:
     wait_for_text(first, "notice", "Device renamed.")
     assert other.get_by_test_id("device-name").text_content() == "Work laptop"
 
-    second.get_by_test_id("devices-reload").click()
+    reload_devices(second)
     wait_for_device_count(second, 2)
     mine = second.locator("[data-testid='device-row'][data-current='true']")
     assert mine.get_by_test_id("device-name").text_content() == "Work laptop"
@@ -249,7 +260,7 @@ def test_second_device_rename_and_revoke(new_device: Any) -> None:
     wait_for_state(second, "signed-out")
 
     # The first device is unaffected.
-    first.get_by_test_id("devices-reload").click()
+    reload_devices(first)
     wait_for_device_count(first, 1)
     assert first.evaluate("document.body.dataset.state") == "signed-in"
 
@@ -295,7 +306,7 @@ def test_sign_out_ends_only_this_device(new_device: Any) -> None:
     assert refresh_cookie(first) is None
     first.reload()
     wait_for_state(first, "signed-out")
-    second.get_by_test_id("devices-reload").click()
+    reload_devices(second)
     wait_for_device_count(second, 1)
     assert second.evaluate("document.body.dataset.state") == "signed-in"
 

@@ -26,6 +26,7 @@
  *   token-status            "Access token refreshed at HH:MM:SS" (or "issued at" after sign-in)
  *   token-expires, token-rotations, refresh-now (button), activity (list)
  *   devices-panel, devices-reload, devices-count, devices-table, signout-others
+ *   devices-table[data-renders]  counts completed renders of the list (wait for it to grow)
  *   device-row              one per session (data-testid only); attributes
  *                           data-session-id and data-current="true|false"; inside it:
  *                           device-name, device-label, device-current-badge, device-ip,
@@ -73,6 +74,7 @@
     activity: $("activity"),
     devicesBody: $("devices-body"),
     devicesCount: $("devices-count"),
+    devicesTable: $("devices-table"),
     rowTemplate: $("device-row-template"),
   };
 
@@ -358,6 +360,7 @@
     el.devicesBody.replaceChildren(...sessions.map(deviceRow));
     const n = sessions.length;
     el.devicesCount.textContent = `${n} active ${n === 1 ? "session" : "sessions"}.`;
+    el.devicesTable.dataset.renders = String(Number(el.devicesTable.dataset.renders || 0) + 1);
   }
 
   function deviceRow(session) {
