@@ -565,8 +565,10 @@
     if (outcome === "ok") {
       await guarded(enterSignedIn);
     } else if (outcome === "unavailable") {
+      // Not known to be signed out, but nothing works without the server: offer the form.
       clearTimeout(refreshTimer);
       setState("signed-out");
+      showNotice("Cannot reach Acme Cloud right now. Reload the page to try again.", "warning");
     }
   })();
 })();
