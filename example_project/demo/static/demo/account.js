@@ -259,6 +259,8 @@
         return "You were signed out: this device's session was ended.";
       case "token_reused":
         return "You were signed out: your sign-in token was used twice, so the session was ended to protect your account.";
+      case "csrf_failed":
+        return "This page's security token is missing or stale. Reload the page to continue.";
       case "session_expired":
       case "token_expired":
         return "Your session has expired. Please sign in again.";
