@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -116,3 +117,15 @@ def login() -> Any:
         return response.json()
 
     return do
+
+
+@pytest.fixture(scope="session")
+def example_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT``) of the example project, served in a subprocess.
+
+    Its own SQLite file and settings (``example.settings``), a 1 s rotation grace window
+    and no login throttle; it never touches pytest-django's test database.
+    """
+    from tests.example_server import serve
+
+    yield from serve(tmp_path_factory.mktemp("example_server"))

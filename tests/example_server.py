@@ -1,0 +1,119 @@
+"""The example project served over real HTTP for tests, in a subprocess.
+
+``python tests/example_server.py PORT_FILE`` (after ``migrate`` and ``create_demo_user``)
+binds 127.0.0.1 on a free port, writes the port to PORT_FILE once it listens, and serves
+until killed: Django's threaded development WSGI server wrapped in the static files
+handler, as LiveServerTestCase does, so no runserver autoreloader or DEBUG-only static
+serving is involved. Settings come from the environment (EXAMPLE_SQLITE_PATH,
+DEMO_ROTATION_GRACE_SECONDS, ...). :func:`serve` is the fixture body behind
+``example_server`` in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_DIR = REPO / "example_project"
+MANAGE = EXAMPLE_DIR / "manage.py"
+#: Rotation grace window of the served example, short so a replay test need not wait 10 s.
+GRACE_SECONDS = 1.0
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-password"
+
+
+def _server_env(db_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+    env.update(
+        EXAMPLE_SQLITE_PATH=str(db_path),
+        DEMO_ROTATION_GRACE_SECONDS=str(GRACE_SECONDS),
+        DEMO_LOGIN_THROTTLE_RATE="",  # off: the tests sign in many times from 127.0.0.1
+        DJANGO_DEBUG="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"example server did not answer at {url}:\n{log.read_text()[-4000:]}")
+
+
+def serve(workdir: Path) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT``) of the example project, served in a subprocess."""
+    env = _server_env(workdir / "example.sqlite3")
+    for command in (["migrate", "--noinput", "-v", "0"], ["create_demo_user"]):
+        subprocess.run(
+            [sys.executable, str(MANAGE), *command],
+            env=env,
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    port_file = workdir / "port"
+    log = workdir / "server.log"
+    with log.open("wb") as log_handle:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__)), str(port_file)],
+            env=env,
+            cwd=REPO,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"example server did not start:\n{log.read_text()[-4000:]}")
+            time.sleep(0.05)
+        base_url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+        _wait_until_up(base_url + "/", proc, log, timeout=30)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def main(port_file: str) -> None:
+    sys.path.insert(0, str(EXAMPLE_DIR))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
+    import django
+
+    django.setup()
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.wsgi import get_wsgi_application
+
+    httpd = ThreadedWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
+    httpd.set_app(StaticFilesHandler(get_wsgi_application()))
+    port = httpd.server_address[1]
+    tmp = Path(port_file + ".tmp")
+    tmp.write_text(str(port))
+    tmp.replace(port_file)  # atomic: the test never reads half a number
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,139 @@
+"""The endpoint table over real HTTP, against the example project served in a subprocess.
+
+Uses ``example_server`` (tests/conftest.py): the example project on its own SQLite file.
+No Django test client and no shared database: what a deployment's clients see.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from http.cookies import SimpleCookie
+from typing import Any
+
+import pytest
+
+DEMO = {"username": "demo", "password": "demo-password"}
+
+
+class Http:
+    """A tiny HTTP client with a cookie jar of its own, like one browser or one app."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies: dict[str, str] = {}
+
+    def call(self, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.cookies:
+            request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        for name, value in headers.items():
+            request.add_header(name.replace("_", "-"), value)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, raw, got = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            status, raw, got = error.code, error.read(), error.headers
+        for header in got.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                if morsel.value:
+                    self.cookies[name] = morsel.value
+                else:
+                    self.cookies.pop(name, None)
+        return status, (json.loads(raw) if raw else None)
+
+
+def native(base: str) -> tuple[Http, dict[str, Any]]:
+    client = Http(base)
+    status, body = client.call("POST", "/api/auth/login/", DEMO, X_Token_Transport="body")
+    assert status == 200, body
+    return client, body
+
+
+def test_endpoint_table_for_a_native_client(example_server):
+    app, body = native(example_server)
+    auth = {"Authorization": f"Bearer {body['access']}"}
+
+    status, me = app.call("GET", "/api/me/", **auth)
+    assert (status, me["username"]) == (200, "demo")
+
+    status, rotated = app.call("POST", "/api/auth/refresh/", {"refresh": body["refresh"]})
+    assert status == 200
+    assert rotated["refresh"] != body["refresh"]
+    auth = {"Authorization": f"Bearer {rotated['access']}"}
+
+    other, other_body = native(example_server)
+    status, rows = app.call("GET", "/api/auth/sessions/", **auth)
+    assert status == 200
+    ids = {row["id"]: row["current"] for row in rows}
+    assert ids[body["session"]["id"]] is True
+    assert ids[other_body["session"]["id"]] is False
+
+    path = f"/api/auth/sessions/{other_body['session']['id']}/"
+    status, renamed = app.call("PATCH", path, {"name": "Old phone"}, **auth)
+    assert (status, renamed["name"]) == (200, "Old phone")
+    assert app.call("DELETE", path, **auth)[0] == 204
+    other_auth = {"Authorization": f"Bearer {other_body['access']}"}
+    assert other.call("GET", "/api/me/", **other_auth)[1]["code"] == "session_revoked"
+
+    third, third_body = native(example_server)
+    assert app.call("POST", "/api/auth/logout-all/", {"scope": "others"}, **auth)[0] == 204
+    third_auth = {"Authorization": f"Bearer {third_body['access']}"}
+    assert third.call("GET", "/api/me/", **third_auth)[0] == 401
+    assert app.call("GET", "/api/me/", **auth)[0] == 200
+
+    assert app.call("POST", "/api/auth/logout/", {"refresh": rotated["refresh"]})[0] == 204
+    assert app.call("GET", "/api/me/", **auth)[1]["code"] == "session_revoked"
+
+
+def test_reuse_detection_over_http(example_server):
+    app, body = native(example_server)
+    status, rotated = app.call("POST", "/api/auth/refresh/", {"refresh": body["refresh"]})
+    assert status == 200
+    # The example serves a 1 s grace window to the tests (DEMO_ROTATION_GRACE_SECONDS).
+    time.sleep(1.2)
+    status, error = app.call("POST", "/api/auth/refresh/", {"refresh": body["refresh"]})
+    assert (status, error["code"]) == (401, "token_reused")
+    status, error = app.call("POST", "/api/auth/refresh/", {"refresh": rotated["refresh"]})
+    assert (status, error["code"]) == (401, "session_revoked")
+
+
+def test_browser_transport_over_http(example_server):
+    page = Http(example_server)
+    status, body = page.call("POST", "/api/auth/login/", DEMO)
+    assert status == 200
+    assert "refresh" not in body
+    assert "tokensessions_refresh" in page.cookies
+    assert "csrftoken" in page.cookies
+
+    status, error = page.call("POST", "/api/auth/refresh/")
+    assert (status, error["code"]) == (403, "csrf_failed")
+
+    csrf = {"X_CSRFToken": page.cookies["csrftoken"]}
+    status, rotated = page.call("POST", "/api/auth/refresh/", **csrf)
+    assert status == 200
+    assert "refresh" not in rotated
+    assert page.call("POST", "/api/auth/logout/", **csrf)[0] == 204
+    assert "tokensessions_refresh" not in page.cookies
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/auth/login/", {"username": ["x"], "password": {}}),
+        ("POST", "/api/auth/refresh/", {"refresh": "x" * 5000}),
+        ("POST", "/api/auth/logout/", {"refresh": "a.b.c"}),
+        ("POST", "/api/auth/logout-all/", {"scope": "all"}),
+        ("GET", "/api/auth/sessions/", None),
+        ("PATCH", "/api/auth/sessions/00000000-0000-0000-0000-000000000000/", {"name": 1}),
+    ],
+)
+def test_bad_input_is_a_json_4xx(example_server, method, path, body):
+    status, error = Http(example_server).call(method, path, body)
+    assert 400 <= status < 500
+    assert set(error) >= {"detail", "code"}
