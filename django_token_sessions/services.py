@@ -300,6 +300,7 @@ def logout(raw_refresh: Any) -> bool:
     just_replaced = (
         token.jti == session.previous_jti
         and session.rotated_at is not None
+        and grace.total_seconds() > 0
         and now - session.rotated_at <= grace
     )
     if token.jti == session.refresh_jti or just_replaced:

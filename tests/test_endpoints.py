@@ -341,3 +341,12 @@ def test_wrong_method_is_json(db):
     response = APIClient().get("/api/auth/login/")
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+@override_settings(TOKEN_SESSIONS={"ROTATION_GRACE_PERIOD": 0})
+def test_logout_with_the_just_replaced_token_is_reuse_without_grace(user, login):
+    body = login(user)
+    refresh(body["refresh"])
+    response = APIClient().post("/api/auth/logout/", {"refresh": body["refresh"]}, format="json")
+    assert response.json()["code"] == "token_reused"
+    assert DeviceSession.objects.get().revoke_reason == "reuse_detected"
