@@ -33,7 +33,11 @@ class SessionJWTAuthentication(JWTAuthentication):
             token = decode_access(raw_token)
         except TokenSessionError as error:
             raise _failed(error) from error
-        if get_revocation_store().is_revoked(token):
+        try:
+            revoked = get_revocation_store().is_revoked(token)
+        except TokenSessionError as error:  # RevocationUnavailable, when failing closed
+            raise _failed(error) from error
+        if revoked:
             raise _failed(SessionRevoked())
         return token
 

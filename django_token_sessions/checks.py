@@ -14,6 +14,8 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from .conf import (
     DEFAULTS,
     IP_ADDRESS_STORAGE_CHOICES,
+    REVOCATION_CACHE_FAILURE_CHOICES,
+    REVOCATION_CHECK_CHOICES,
     SAMESITE_CHOICES,
     TRANSPORT_CHOICES,
     access_token_lifetime,
@@ -97,7 +99,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     claim = conf["SESSION_ID_CLAIM"]
     api = jwt_settings()
-    reserved = {api.USER_ID_CLAIM, api.JTI_CLAIM, api.TOKEN_TYPE_CLAIM, "exp", "iat", "sxp"}
+    reserved = {
+        api.USER_ID_CLAIM,
+        api.JTI_CLAIM,
+        api.TOKEN_TYPE_CLAIM,
+        "exp",
+        "iat",
+        "sxp",
+        "iat_ms",
+    }
     if not isinstance(claim, str) or not claim or claim in reserved:
         errors.append(
             Error(
@@ -107,9 +117,68 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     errors.extend(_check_transport(conf))
+    errors.extend(_check_revocation(conf))
     if not errors:
         errors.extend(_check_lifetimes(conf, api))
     return errors
+
+
+_PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+def _check_revocation(conf: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    mode = conf["REVOCATION_CHECK"]
+    if mode not in REVOCATION_CHECK_CHOICES:
+        messages.append(
+            Error(
+                "TOKEN_SESSIONS['REVOCATION_CHECK'] must be 'cache', 'db' or 'off'.",
+                id="token_sessions.E014",
+            )
+        )
+    if conf["REVOCATION_CACHE_FAILURE"] not in REVOCATION_CACHE_FAILURE_CHOICES:
+        messages.append(
+            Error(
+                "TOKEN_SESSIONS['REVOCATION_CACHE_FAILURE'] must be 'db' or 'deny'.",
+                id="token_sessions.E016",
+            )
+        )
+    if mode != "cache":
+        if mode == "off" and not settings.DEBUG:
+            messages.append(
+                Warning(
+                    "TOKEN_SESSIONS['REVOCATION_CHECK'] is 'off': access tokens of revoked "
+                    "sessions stay valid until they expire.",
+                    hint="Use 'cache' (with a shared cache such as Redis) or 'db'.",
+                    id="token_sessions.W007",
+                )
+            )
+        return messages
+    alias = conf["REVOCATION_CACHE"]
+    caches_setting = getattr(settings, "CACHES", {}) or {}
+    if alias not in caches_setting:
+        messages.append(
+            Error(
+                f"TOKEN_SESSIONS['REVOCATION_CACHE'] names the cache alias {alias!r}, which is "
+                "not in CACHES.",
+                id="token_sessions.E015",
+            )
+        )
+    elif caches_setting[alias].get("BACKEND") in _PER_PROCESS_CACHES and not settings.DEBUG:
+        messages.append(
+            Warning(
+                f"The revocation cache {alias!r} is a per-process backend "
+                f"({caches_setting[alias].get('BACKEND')}): a revocation made in one worker "
+                "process does not reach the others until the access token expires.",
+                hint="Point REVOCATION_CACHE at a shared cache (django-redis), or set "
+                "REVOCATION_CHECK = 'db'.",
+                id="token_sessions.W006",
+            )
+        )
+    return messages
 
 
 def _check_transport(conf: dict[str, Any]) -> list[CheckMessage]:

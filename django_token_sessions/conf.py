@@ -31,11 +31,16 @@ DEFAULTS: dict[str, Any] = {
     "REFRESH_COOKIE_SECURE": True,
     "REFRESH_COOKIE_HTTPONLY": True,
     "REFRESH_COOKIE_SAMESITE": "Lax",
+    "REVOCATION_CHECK": "cache",
+    "REVOCATION_CACHE": "default",
+    "REVOCATION_CACHE_FAILURE": "db",
 }
 
 IP_ADDRESS_STORAGE_CHOICES = ("full", "truncated", "none")
 TRANSPORT_CHOICES = ("cookie", "body")
 SAMESITE_CHOICES = ("Lax", "Strict", "None")
+REVOCATION_CHECK_CHOICES = ("cache", "db", "off")
+REVOCATION_CACHE_FAILURE_CHOICES = ("db", "deny")
 SameSite = Literal["Lax", "Strict", "None"]
 
 
@@ -124,6 +129,18 @@ class Settings:
     def REFRESH_COOKIE_SAMESITE(self) -> SameSite:
         # One of SAMESITE_CHOICES: the system checks refuse anything else.
         return cast(SameSite, str(self._raw("REFRESH_COOKIE_SAMESITE")))
+
+    @property
+    def REVOCATION_CHECK(self) -> str:
+        return str(self._raw("REVOCATION_CHECK"))
+
+    @property
+    def REVOCATION_CACHE(self) -> str:
+        return str(self._raw("REVOCATION_CACHE"))
+
+    @property
+    def REVOCATION_CACHE_FAILURE(self) -> str:
+        return str(self._raw("REVOCATION_CACHE_FAILURE"))
 
 
 app_settings = Settings()

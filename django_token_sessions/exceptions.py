@@ -74,6 +74,13 @@ class UserNotFound(TokenSessionError):
     default_detail = _("User not found.")
 
 
+class RevocationUnavailable(TokenSessionError):
+    """The revocation cache failed and ``REVOCATION_CACHE_FAILURE`` is ``"deny"``."""
+
+    code = "revocation_unavailable"
+    default_detail = _("Cannot verify the session right now; try again.")
+
+
 class InvalidCredentials(TokenSessionError):
     """Login with a wrong username or password, or for an inactive user."""
 

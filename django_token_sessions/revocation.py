@@ -1,19 +1,57 @@
-"""Whether an access token's session is still alive.
+"""Whether an access token's session is still alive, answered on every request.
 
-The authentication class asks :func:`get_revocation_store` on every request, and the
-services tell it about revocations after they commit. This release checks the
-database (one indexed primary-key query); the interface leaves room for a cache-backed
-store that answers without a query.
+``TOKEN_SESSIONS["REVOCATION_CHECK"]`` picks the store:
+
+- ``"cache"`` (default): markers in a shared cache (Redis through django-redis in
+  production). Revoking a session writes ``token_sessions:revoked:<sid>``; logging a user
+  out everywhere writes one ``token_sessions:revoked_user:<user id>`` "not before" marker,
+  whatever the number of sessions. A check reads both, plus a readiness key, in one
+  ``get_many`` round trip and makes no database query.
+- ``"db"``: one indexed primary-key query per request; for deployments without a shared
+  cache.
+- ``"off"``: no check; access tokens live until they expire (plain stateless JWT).
+
+Markers expire when the last access token they could refuse has expired, so the cache
+holds at most "sessions revoked in the last access-token lifetime".
+
+A cache that fails (down, timing out, or hiding errors as misses with
+``DJANGO_REDIS_IGNORE_EXCEPTIONS``) or that lost its data (a Redis restart or flush) is
+recognised by the missing readiness key. Then the request is answered from the database
+(or refused, with ``REVOCATION_CACHE_FAILURE = "deny"``), and the markers of recently
+revoked sessions are rebuilt from the database before the cache is trusted again.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+from django.core.cache import caches
+from django.utils import timezone
+
+from .conf import access_token_lifetime, app_settings, jwt_settings
+from .exceptions import RevocationUnavailable
 from .models import DeviceSession
 from .tokens import SessionAccessToken
+
+logger = logging.getLogger("django_token_sessions.revocation")
+
+READY_KEY = "token_sessions:ready"
+
+
+def session_key(session_id: Any) -> str:
+    """Cache key of the marker of one revoked session."""
+    return f"token_sessions:revoked:{session_id}"
+
+
+def user_key(user_claim: Any) -> str:
+    """Cache key of a user's "not before" marker (by the token's user id claim)."""
+    return f"token_sessions:revoked_user:{user_claim}"
 
 
 class RevocationStore(Protocol):
@@ -22,12 +60,29 @@ class RevocationStore(Protocol):
     def is_revoked(self, token: SessionAccessToken) -> bool:
         """True if the token's session has ended and the token must be refused."""
 
-    def sessions_revoked(self, session_ids: Iterable[UUID], user_id: Any) -> None:
+    def sessions_revoked(self, session_ids: Iterable[UUID]) -> None:
         """Called after a transaction that revoked these sessions committed."""
 
+    def user_revoked(self, user_claim: Any, before_ms: int, keep_session_id: Any) -> None:
+        """Called after a transaction revoked every session of a user (but one) committed."""
 
-class DatabaseRevocationStore:
-    """Strict store: one primary-key query per check, nothing to do on revoke."""
+
+class NoRevocationCheck:
+    """``"off"``: the seed's insecure baseline, tokens live until ``exp``."""
+
+    def is_revoked(self, token: SessionAccessToken) -> bool:
+        """Never revoked."""
+        return False
+
+    def sessions_revoked(self, session_ids: Iterable[UUID]) -> None:
+        """Nothing to record."""
+
+    def user_revoked(self, user_claim: Any, before_ms: int, keep_session_id: Any) -> None:
+        """Nothing to record."""
+
+
+class DatabaseRevocationStore(NoRevocationCheck):
+    """``"db"``: one primary-key query per check; the session row is the truth."""
 
     def is_revoked(self, token: SessionAccessToken) -> bool:
         """True unless the session row exists and is not revoked."""
@@ -35,13 +90,137 @@ class DatabaseRevocationStore:
             pk=token.session_id, revoked_at__isnull=True
         ).exists()
 
-    def sessions_revoked(self, session_ids: Iterable[UUID], user_id: Any) -> None:
-        """Nothing to do: the database row is the truth."""
+
+class _RateLimitedLog:
+    """At most one warning per ``interval`` seconds per process: a dead cache must not
+    turn every request into a log line."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._last = -interval
+        self._lock = threading.Lock()
+
+    def warning(self, message: str, *args: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self.interval:
+                return
+            self._last = now
+        logger.warning(message, *args)
 
 
-_database_store = DatabaseRevocationStore()
+_failure_log = _RateLimitedLog()
+
+
+class CacheRevocationStore:
+    """``"cache"``: markers in the cache alias ``REVOCATION_CACHE``."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    @property
+    def cache(self) -> Any:
+        return caches[self.alias]
+
+    def ttl(self) -> int:
+        """Seconds a marker must live: the longest an access token issued before the
+        revocation can still be presented (its lifetime plus simplejwt's leeway)."""
+        leeway = jwt_settings().LEEWAY or 0
+        if isinstance(leeway, timedelta):
+            leeway = leeway.total_seconds()
+        return int(access_token_lifetime().total_seconds() + float(leeway)) + 1
+
+    def is_revoked(self, token: SessionAccessToken) -> bool:
+        """One ``get_many`` round trip: readiness, the session's and the user's markers."""
+        skey = session_key(token.session_id)
+        ukey = user_key(token.user_id)
+        try:
+            found = self.cache.get_many([READY_KEY, skey, ukey])
+        except Exception as exc:
+            return self._fallback(token, f"error: {exc!r}")
+        if READY_KEY not in found:
+            # Down with errors swallowed, flushed, restarted or evicted: markers may be
+            # missing, so a miss proves nothing.
+            return self._fallback(token, "readiness key missing")
+        if skey in found:
+            return True
+        marker = found.get(ukey)
+        if isinstance(marker, dict):
+            before = int(marker.get("before", 0))
+            keep = marker.get("keep")
+            return token.issued_at_ms < before and str(token.session_id) != keep
+        return False
+
+    def _fallback(self, token: SessionAccessToken, why: str) -> bool:
+        _failure_log.warning(
+            "token_sessions: revocation cache %r unusable (%s); %s",
+            self.alias,
+            why,
+            "refusing the request"
+            if app_settings.REVOCATION_CACHE_FAILURE == "deny"
+            else "checking the database",
+        )
+        if app_settings.REVOCATION_CACHE_FAILURE == "deny":
+            self.warm()
+            raise RevocationUnavailable()
+        revoked = DatabaseRevocationStore().is_revoked(token)
+        self.warm()
+        return revoked
+
+    def warm(self) -> bool:
+        """Rebuild the markers of sessions revoked within a marker lifetime, then mark the
+        cache ready. Idempotent; returns False if the cache is still failing."""
+        ttl = self.ttl()
+        since = timezone.now() - timedelta(seconds=ttl)
+        try:
+            recent = DeviceSession.objects.filter(revoked_at__gte=since).values_list(
+                "pk", flat=True
+            )
+            markers = {session_key(pk): 1 for pk in recent.iterator(chunk_size=2000)}
+            # Markers first, readiness last: the cache is trusted only once complete.
+            if markers:
+                self.cache.set_many(markers, timeout=ttl)
+            self.cache.set(READY_KEY, 1, timeout=None)
+            return READY_KEY in self.cache.get_many([READY_KEY])
+        except Exception as exc:
+            _failure_log.warning("token_sessions: cannot warm revocation cache: %r", exc)
+            return False
+
+    def sessions_revoked(self, session_ids: Iterable[UUID]) -> None:
+        """Write one marker per session (one ``set_many`` round trip)."""
+        ids = list(session_ids)
+        try:
+            self.cache.set_many({session_key(pk): 1 for pk in ids}, timeout=self.ttl())
+        except Exception as exc:
+            self._write_failed(exc)
+
+    def user_revoked(self, user_claim: Any, before_ms: int, keep_session_id: Any) -> None:
+        """Write the user's "not before" marker: one write for any number of sessions."""
+        marker = {
+            "before": before_ms,
+            "keep": None if keep_session_id is None else str(keep_session_id),
+        }
+        try:
+            self.cache.set(user_key(user_claim), marker, timeout=self.ttl())
+        except Exception as exc:
+            self._write_failed(exc)
+
+    def _write_failed(self, exc: Exception) -> None:
+        # The database already holds the revocation. Drop the readiness key so the next
+        # check goes to the database and rebuilds the markers; if even that fails the
+        # cache is down, and a cache that comes back after a restart has no readiness key.
+        logger.error("token_sessions: could not write a revocation marker: %r", exc)
+        try:
+            self.cache.delete(READY_KEY)
+        except Exception:
+            logger.exception("token_sessions: could not invalidate the revocation cache")
 
 
 def get_revocation_store() -> RevocationStore:
-    """The store in use for this process."""
-    return _database_store
+    """The store ``REVOCATION_CHECK`` selects (read on every call: settings may change)."""
+    mode = app_settings.REVOCATION_CHECK
+    if mode == "db":
+        return DatabaseRevocationStore()
+    if mode == "off":
+        return NoRevocationCheck()
+    return CacheRevocationStore(app_settings.REVOCATION_CACHE)

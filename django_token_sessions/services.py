@@ -6,6 +6,7 @@ functions and maps :mod:`.exceptions` to responses, and gets identical behaviour
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,12 +57,12 @@ class IssuedSession:
     session: DeviceSession | None = None
 
 
-def _notify_revoked(session_ids: Iterable[uuid.UUID], user_id: Any) -> None:
+def _notify_revoked(session_ids: Iterable[uuid.UUID]) -> None:
     ids = list(session_ids)
     if not ids:
         return
     # After commit: a rolled-back revocation must not leave a live session locked out.
-    transaction.on_commit(lambda: get_revocation_store().sessions_revoked(ids, user_id))
+    transaction.on_commit(lambda: get_revocation_store().sessions_revoked(ids))
 
 
 def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "") -> IssuedSession:
@@ -75,6 +76,7 @@ def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "
     absolute = now + app_settings.SESSION_ABSOLUTE_LIFETIME
     jti = new_jti()
     cap = app_settings.MAX_SESSIONS_PER_USER
+    evict: list[uuid.UUID] = []
     with transaction.atomic():
         if cap:
             evict = list(
@@ -85,7 +87,6 @@ def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "
             )
             if evict:
                 DeviceSession.objects.filter(pk__in=evict).revoke(RevokeReason.SESSION_LIMIT, now)
-                _notify_revoked(evict, user.pk)
         session = DeviceSession.objects.create(
             user=user,
             refresh_jti=jti,
@@ -100,6 +101,7 @@ def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "
         )
         if jwt_settings().UPDATE_LAST_LOGIN:
             update_last_login(type(user), user)
+    _notify_revoked(evict)
     tokens = mint_pair(
         user_id=getattr(user, jwt_settings().USER_ID_FIELD),
         session_id=session.pk,
@@ -258,17 +260,13 @@ def revoke_sessions(sessions: Any, reason: str, *, now: datetime | None = None) 
     """
     now = now or timezone.now()
     with transaction.atomic():
-        rows = list(sessions.filter(revoked_at__isnull=True).values_list("pk", "user_id"))
-        if not rows:
+        ids = list(sessions.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+        if not ids:
             return 0
-        count: int = DeviceSession.objects.filter(
-            pk__in=[pk for pk, _ in rows], revoked_at__isnull=True
-        ).revoke(reason, now)
-        by_user: dict[Any, list[uuid.UUID]] = {}
-        for pk, user_id in rows:
-            by_user.setdefault(user_id, []).append(pk)
-        for user_id, ids in by_user.items():
-            _notify_revoked(ids, user_id)
+        count: int = DeviceSession.objects.filter(pk__in=ids, revoked_at__isnull=True).revoke(
+            reason, now
+        )
+    _notify_revoked(ids)
     return count
 
 
@@ -315,12 +313,25 @@ def logout_everywhere(
 ) -> int:
     """Revoke all of ``user``'s live sessions, except ``keep_session_id`` if given.
 
-    Returns the number of sessions revoked.
+    One UPDATE and, after commit, one "not before" marker for the user, however many
+    sessions there are. Returns the number of sessions revoked.
     """
-    sessions = DeviceSession.objects.for_user(user).active()
+    if not hasattr(user, "_meta"):
+        user = get_user_model()._default_manager.get(pk=user)
+    sessions = DeviceSession.objects.for_user(user).filter(revoked_at__isnull=True)
     if keep_session_id is not None:
         sessions = sessions.exclude(pk=keep_session_id)
-    return revoke_sessions(sessions, reason)
+    user_claim = getattr(user, jwt_settings().USER_ID_FIELD)
+    count: int = sessions.revoke(reason)
+
+    def mark() -> None:
+        # Taken at commit, after the UPDATE: every token minted before it (iat_ms is set
+        # before a session's row is written or swapped) is older than the marker.
+        before_ms = int(time.time() * 1000)
+        get_revocation_store().user_revoked(user_claim, before_ms, keep_session_id)
+
+    transaction.on_commit(mark)
+    return count
 
 
 def rename_session(user: Any, session_id: uuid.UUID | str, name: str) -> DeviceSession | None:

@@ -24,6 +24,8 @@ from .exceptions import TokenExpired, TokenInvalid
 
 #: Claim of refresh tokens holding the session's absolute expiry (epoch seconds).
 SESSION_EXPIRY_CLAIM = "sxp"
+#: Claim of access tokens holding their issue time in epoch milliseconds.
+ISSUED_AT_MS_CLAIM = "iat_ms"
 
 
 @lru_cache(maxsize=4)
@@ -93,6 +95,14 @@ class SessionAccessToken(_SessionToken):
     """A short-lived access token bound to a device session."""
 
     token_type = "access"
+
+    @property
+    def issued_at_ms(self) -> int:
+        """Issue time in epoch milliseconds (from ``iat`` if the token predates the claim)."""
+        value = self.payload.get(ISSUED_AT_MS_CLAIM)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return int(self.payload.get("iat", 0)) * 1000
 
     @property
     def lifetime(self) -> timedelta:  # type: ignore[override]
@@ -168,6 +178,9 @@ def mint_pair(
     access.current_time = now
     access.payload.update(claims)
     access.set_iat(at_time=now)
+    # Millisecond issue time: a logout-everywhere marker must tell apart tokens minted in
+    # the same second just before and just after it ("iat" has whole seconds).
+    access.payload[ISSUED_AT_MS_CLAIM] = int(now.timestamp() * 1000)
     access_exp = min(now + access_token_lifetime(), not_after)
     access.payload["exp"] = datetime_to_epoch(access_exp)
 

@@ -70,8 +70,43 @@ def pytest_report_header(config: Any) -> str:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    # The login throttle counts in the default cache; every test starts from zero.
+    # The login throttle and the revocation markers live in the default cache; every
+    # test starts from an empty (so not yet "ready") cache.
     cache.clear()
+    from tests.counting_cache import CALLS
+
+    CALLS.clear()
+
+
+@pytest.fixture
+def db(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-django's ``db``, with ``on_commit`` callbacks run as in production.
+
+    The test's own transaction never commits, so callbacks registered at its depth
+    (outside any atomic block of the code under test) run at once, as they would in
+    autocommit. Callbacks registered inside a block of the code under test are left to
+    Django: they are dropped if that block rolls back, which is what tests check.
+    """
+    from django.db import connection, transaction
+
+    base = len(connection.savepoint_ids)
+    real_on_commit = transaction.on_commit
+
+    def on_commit(func: Any, using: Any = None, robust: bool = False) -> None:
+        if len(connection.savepoint_ids) <= base:
+            func()
+        else:
+            real_on_commit(func, using=using, robust=robust)
+
+    monkeypatch.setattr(transaction, "on_commit", on_commit)
+
+
+@pytest.fixture
+def cache_calls() -> list[str]:
+    """The cache round trips made so far in this test (clear it to start counting)."""
+    from tests.counting_cache import CALLS
+
+    return CALLS
 
 
 @pytest.fixture

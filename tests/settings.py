@@ -41,7 +41,7 @@ TEMPLATES = [
         },
     }
 ]
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {"default": {"BACKEND": "tests.counting_cache.CountingLocMemCache"}}
 
 if os.environ.get("TEST_USER_MODEL", "default") == "uuid":
     INSTALLED_APPS.append("tests.testapp")

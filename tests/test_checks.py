@@ -46,6 +46,9 @@ def test_not_a_dict():
             "token_sessions.E010",
         ),
         ({"REFRESH_TOKEN_TRANSPORT": "header"}, "token_sessions.E011"),
+        ({"REVOCATION_CHECK": "redis"}, "token_sessions.E014"),
+        ({"REVOCATION_CACHE": "nope"}, "token_sessions.E015"),
+        ({"REVOCATION_CACHE_FAILURE": "open"}, "token_sessions.E016"),
         ({"ROTATION_GRACE_PERIOD": timedelta(minutes=5)}, "token_sessions.W002"),
         ({"SESSION_ABSOLUTE_LIFETIME": timedelta(days=1)}, "token_sessions.W003"),
     ],
@@ -90,3 +93,35 @@ def test_checks_run_through_manage_py_check():
         pytest.raises(SystemCheckError, match=r"token_sessions\.E008"),
     ):
         call_command("check")
+
+
+@override_settings(DEBUG=False)
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    ],
+)
+def test_per_process_revocation_cache_warns_outside_debug(backend):
+    with override_settings(CACHES={"default": {"BACKEND": backend}}):
+        assert ids() == {"token_sessions.W006"}
+        assert ids(REVOCATION_CHECK="db") == set()
+
+
+@override_settings(
+    DEBUG=False,
+    CACHES={
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/15",
+        }
+    },
+)
+def test_shared_revocation_cache_is_fine():
+    assert ids() == set()
+
+
+@override_settings(DEBUG=False)
+def test_revocation_check_off_warns():
+    assert ids(REVOCATION_CHECK="off") == {"token_sessions.W007"}

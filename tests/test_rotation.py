@@ -92,10 +92,12 @@ def test_an_older_token_in_the_chain_is_reuse_even_inside_grace(user, login):
     assert refresh(body["refresh"]).json()["code"] == "token_reused"
 
 
-def test_successful_refresh_is_one_query(user, login, django_assert_num_queries):
+def test_successful_refresh_is_one_query(user, login, django_assert_num_queries, cache_calls):
     body = login(user)
+    cache_calls.clear()
     with django_assert_num_queries(1):
         assert refresh(body["refresh"]).status_code == 200
+    assert cache_calls == []
 
 
 @override_settings(
@@ -121,11 +123,24 @@ def nobody_rule(user):
     return False
 
 
-def test_access_token_request_costs_user_query_plus_one(user, login, django_assert_num_queries):
-    access = login(user)["access"]
-    client = bearer(access)
-    with django_assert_num_queries(2):  # simplejwt's user query + the revocation check
+def test_authenticated_request_is_the_user_query_and_one_cache_round_trip(
+    user, login, django_assert_num_queries, cache_calls
+):
+    client = bearer(login(user)["access"])
+    assert client.get("/api/me/").status_code == 200  # the first check warms the cache
+    cache_calls.clear()
+    with django_assert_num_queries(1):  # simplejwt's user query; no revocation query
         assert client.get("/api/me/").status_code == 200
+    assert cache_calls == ["get_many"]
+
+
+@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
+def test_db_revocation_check_is_one_query(user, login, django_assert_num_queries, cache_calls):
+    client = bearer(login(user)["access"])
+    cache_calls.clear()
+    with django_assert_num_queries(2):  # simplejwt's user query + the session row
+        assert client.get("/api/me/").status_code == 200
+    assert cache_calls == []
 
 
 # -- refusals ---------------------------------------------------------------------------
