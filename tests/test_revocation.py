@@ -1,0 +1,230 @@
+"""Instant revocation: cache markers, their budgets, and what happens when the cache fails."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+from django.core.cache import cache, caches
+from django.test import override_settings
+
+from django_token_sessions import revocation, services
+from django_token_sessions.models import DeviceSession
+from tests.conftest import require_service
+from tests.utils import bearer
+
+pytestmark = pytest.mark.django_db
+
+
+def me(access):
+    response = bearer(access).get("/api/me/")
+    return response.status_code, response.json().get("code")
+
+
+def test_revoking_one_device_writes_one_marker_after_commit(user, login, cache_calls):
+    laptop, phone = login(user), login(user)
+    assert me(laptop["access"]) == (200, None)
+    cache_calls.clear()
+
+    services.revoke_session(phone["session"]["id"], reason="admin")
+
+    assert cache_calls == ["set_many"]
+    assert cache.get(revocation.session_key(phone["session"]["id"])) == 1
+    assert me(phone["access"]) == (401, "session_revoked")
+    assert me(laptop["access"]) == (200, None)
+
+
+@pytest.mark.parametrize("sessions", [3, 60])
+def test_logout_everywhere_is_one_update_and_one_cache_write(
+    user, login, make_user, sessions, django_assert_num_queries, cache_calls
+):
+    bodies = [services.create_session(user) for _ in range(sessions)]
+    bob = login(make_user("bob"))
+    cache_calls.clear()
+
+    with django_assert_num_queries(1):
+        assert services.logout_everywhere(user) == sessions
+
+    assert cache_calls == ["set"]
+    for issued in (bodies[0], bodies[-1]):
+        assert me(issued.tokens.access) == (401, "session_revoked")
+    assert me(bob["access"]) == (200, None)
+
+
+def test_logout_others_keeps_this_device_and_new_logins_work(user, login):
+    this, other = login(user), login(user)
+    response = bearer(this["access"]).post(
+        "/api/auth/logout-all/", {"scope": "others"}, format="json"
+    )
+    assert response.status_code == 204
+    assert me(this["access"]) == (200, None)
+    assert me(other["access"]) == (401, "session_revoked")
+    # A login right after the marker (same second, even) is not caught by it.
+    assert me(login(user)["access"]) == (200, None)
+
+
+def test_rolled_back_revocation_writes_no_marker(user, login, cache_calls):
+    from django.db import transaction
+
+    body = login(user)
+
+    def revoke_then_fail():
+        with transaction.atomic():
+            services.logout_everywhere(user)
+            services.revoke_session(body["session"]["id"], reason="admin")
+            raise RuntimeError("boom")
+
+    cache_calls.clear()
+    with pytest.raises(RuntimeError):
+        revoke_then_fail()
+    assert "set" not in cache_calls
+    assert "set_many" not in cache_calls
+    assert me(body["access"]) == (200, None)
+
+
+def test_lost_cache_is_rebuilt_from_the_database(user, login, django_assert_num_queries):
+    body, other = login(user), login(user)
+    services.revoke_session(body["session"]["id"], reason="admin")
+    cache.clear()  # what a Redis restart does: no markers, no readiness key
+
+    # Not trusted while cold: the database answers, and the markers are rebuilt...
+    assert me(body["access"]) == (401, "session_revoked")
+    assert cache.get(revocation.session_key(body["session"]["id"])) == 1
+    # ...after which checks are cache-only again.
+    with django_assert_num_queries(1):  # the user query only
+        assert me(other["access"]) == (200, None)
+    assert me(body["access"]) == (401, "session_revoked")
+
+
+@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "off"})
+def test_off_is_the_stateless_baseline(user, login, django_assert_num_queries):
+    body = login(user)
+    services.logout_everywhere(user)
+    with django_assert_num_queries(1):
+        # Documented as insecure: the revoked session's access token still works.
+        assert me(body["access"]) == (200, None)
+
+
+@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
+def test_db_mode_refuses_on_the_next_request(user, login):
+    body = login(user)
+    DeviceSession.objects.update(revoked_at="2026-01-01T00:00:00Z", revoke_reason="admin")
+    assert me(body["access"]) == (401, "session_revoked")
+
+
+def test_marker_lifetime_covers_the_access_token_and_leeway():
+    store = revocation.CacheRevocationStore("default")
+    assert store.ttl() == 15 * 60 + 1
+    with override_settings(SIMPLE_JWT={"LEEWAY": 30}):
+        assert store.ttl() == 15 * 60 + 30 + 1
+
+
+# -- cache faults ---------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the block exits
+
+
+def _require_django_redis() -> None:
+    try:
+        import django_redis  # noqa: F401
+    except ImportError:
+        require_service(False, "needs django-redis (pip install .[redis])")
+
+
+def broken_redis(ignore_exceptions: bool = False) -> dict:
+    _require_django_redis()
+    return {
+        "default": {"BACKEND": "tests.counting_cache.CountingLocMemCache"},
+        "revocation": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 0.2,
+                "SOCKET_TIMEOUT": 0.2,
+                "IGNORE_EXCEPTIONS": ignore_exceptions,
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize("ignore_exceptions", [False, True])
+def test_dead_cache_falls_back_to_the_database(user, login, caplog, ignore_exceptions):
+    body, other = login(user), login(user)
+    with override_settings(
+        CACHES=broken_redis(ignore_exceptions),
+        TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation"},
+    ):
+        caches["revocation"].close()
+        with caplog.at_level(logging.WARNING, logger="django_token_sessions.revocation"):
+            # Revoking still works (the marker write fails and is logged)...
+            services.revoke_session(body["session"]["id"], reason="admin")
+            # ...and every check is answered by the database: no 500, no stale answer.
+            for _ in range(3):
+                assert me(body["access"]) == (401, "session_revoked")
+                assert me(other["access"]) == (200, None)
+        warnings = [r for r in caplog.records if "unusable" in r.getMessage()]
+        assert len(warnings) <= 1  # rate-limited: once a minute per process
+
+
+def test_dead_cache_can_fail_closed(user, login):
+    body = login(user)
+    with override_settings(
+        CACHES=broken_redis(),
+        TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation", "REVOCATION_CACHE_FAILURE": "deny"},
+    ):
+        assert me(body["access"]) == (401, "revocation_unavailable")
+
+
+# -- real Redis -----------------------------------------------------------------------------
+
+REAL_REDIS = {
+    "default": {"BACKEND": "tests.counting_cache.CountingLocMemCache"},
+    "revocation": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/15",
+        "KEY_PREFIX": "tokensessions-tests",
+    },
+}
+
+
+@pytest.fixture
+def real_redis():
+    _require_django_redis()
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        up = sock.connect_ex(("127.0.0.1", 6379)) == 0
+    require_service(up, "needs Redis on 127.0.0.1:6379")
+    with override_settings(CACHES=REAL_REDIS, TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation"}):
+        redis_cache = caches["revocation"]
+        redis_cache.clear()
+        yield redis_cache
+        redis_cache.clear()
+        redis_cache.close()
+
+
+@pytest.mark.redis
+def test_real_redis_round_trip(user, login, real_redis, django_assert_num_queries):
+    body, other = login(user), login(user)
+    assert me(other["access"]) == (200, None)  # warms
+    services.revoke_session(body["session"]["id"], reason="admin")
+    with django_assert_num_queries(0):  # refused before the user is even loaded
+        assert me(body["access"]) == (401, "session_revoked")
+    services.logout_everywhere(user)
+    with django_assert_num_queries(0):
+        assert me(other["access"]) == (401, "session_revoked")
+    assert real_redis.ttl(revocation.session_key(body["session"]["id"])) <= 15 * 60 + 1
+
+
+@pytest.mark.redis
+def test_real_redis_flushed_mid_run_is_rebuilt(user, login, real_redis):
+    body, other = login(user), login(user)
+    services.revoke_session(body["session"]["id"], reason="admin")
+    real_redis.clear()
+    assert me(body["access"]) == (401, "session_revoked")
+    assert me(other["access"]) == (200, None)
+    assert real_redis.get(revocation.session_key(body["session"]["id"])) == 1
