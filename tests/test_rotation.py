@@ -301,3 +301,15 @@ def test_non_json_refresh_body(db):
     response = APIClient().post("/api/auth/refresh/", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
+
+
+def test_reuse_revocation_survives_atomic_requests(user, login, monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    body = login(user)
+    refresh(body["refresh"])
+    DeviceSession.objects.update(rotated_at=timezone.now() - timedelta(seconds=11))
+
+    assert refresh(body["refresh"]).json()["code"] == "token_reused"
+    assert DeviceSession.objects.get().revoke_reason == "reuse_detected"
