@@ -6,6 +6,7 @@ functions and maps :mod:`.exceptions` to responses, and gets identical behaviour
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterable
@@ -17,9 +18,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.dispatch import Signal
 from django.utils import timezone
 from rest_framework_simplejwt.authentication import default_user_authentication_rule
 
+from . import signals
 from .conf import app_settings, jwt_settings, refresh_token_lifetime
 from .device import ClientInfo, device_label
 from .exceptions import (
@@ -34,6 +37,8 @@ from .exceptions import (
 from .models import DeviceSession, RevokeReason
 from .revocation import get_revocation_store
 from .tokens import SessionRefreshToken, TokenPair, decode_refresh, mint_pair, new_jti
+
+logger = logging.getLogger("django_token_sessions")
 
 __all__ = [
     "IssuedSession",
@@ -57,12 +62,25 @@ class IssuedSession:
     session: DeviceSession | None = None
 
 
-def _notify_revoked(session_ids: Iterable[uuid.UUID]) -> None:
+def _send(signal: Signal, **kwargs: Any) -> None:
+    """Send ``signal`` once the current transaction commits (at once in autocommit)."""
+
+    def send() -> None:
+        # A failing receiver (say, an alert e-mail) must not turn a done logout into a 500.
+        for receiver, result in signal.send_robust(sender=DeviceSession, **kwargs):
+            if isinstance(result, Exception):
+                logger.error("token_sessions: signal receiver %r failed", receiver, exc_info=result)
+
+    transaction.on_commit(send)
+
+
+def _notify_revoked(session_ids: Iterable[uuid.UUID], reason: str) -> None:
     ids = list(session_ids)
     if not ids:
         return
     # After commit: a rolled-back revocation must not leave a live session locked out.
     transaction.on_commit(lambda: get_revocation_store().sessions_revoked(ids))
+    _send(signals.session_revoked, session_ids=ids, reason=reason)
 
 
 def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "") -> IssuedSession:
@@ -101,7 +119,8 @@ def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "
         )
         if jwt_settings().UPDATE_LAST_LOGIN:
             update_last_login(type(user), user)
-    _notify_revoked(evict)
+    _notify_revoked(evict, RevokeReason.SESSION_LIMIT)
+    _send(signals.session_created, session=session, user=user)
     tokens = mint_pair(
         user_id=getattr(user, jwt_settings().USER_ID_FIELD),
         session_id=session.pk,
@@ -180,6 +199,7 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
     if client is not None:
         updates["ip_address"] = client.ip_address
     if sessions.update(**updates) == 1:
+        _send(signals.session_rotated, session_id=token.session_id, user_id=token.user_id)
         tokens = mint_pair(
             user_id=token.user_id,
             session_id=token.session_id,
@@ -245,11 +265,23 @@ def _refresh_refused(
 
     # A token that is neither current nor just replaced was rotated earlier: someone is
     # replaying it. Treat the whole session as compromised.
-    if revoke_sessions(
-        DeviceSession.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED, now=now
-    ):
+    if _revoke_for_reuse(session.pk, token, now):
         raise TokenReused()
     raise SessionRevoked()
+
+
+def _revoke_for_reuse(session_id: uuid.UUID, token: SessionRefreshToken, now: datetime) -> bool:
+    revoked = revoke_sessions(
+        DeviceSession.objects.filter(pk=session_id), RevokeReason.REUSE_DETECTED, now=now
+    )
+    if revoked:
+        _send(
+            signals.refresh_token_reused,
+            session_id=session_id,
+            user_id=token.user_id,
+            jti=token.jti,
+        )
+    return bool(revoked)
 
 
 def revoke_sessions(sessions: Any, reason: str, *, now: datetime | None = None) -> int:
@@ -266,7 +298,7 @@ def revoke_sessions(sessions: Any, reason: str, *, now: datetime | None = None) 
         count: int = DeviceSession.objects.filter(pk__in=ids, revoked_at__isnull=True).revoke(
             reason, now
         )
-    _notify_revoked(ids)
+    _notify_revoked(ids, reason)
     return count
 
 
@@ -303,7 +335,7 @@ def logout(raw_refresh: Any) -> bool:
     )
     if token.jti == session.refresh_jti or just_replaced:
         return revoke_session(session.pk, reason=RevokeReason.LOGOUT)
-    if revoke_session(session.pk, reason=RevokeReason.REUSE_DETECTED):
+    if _revoke_for_reuse(session.pk, token, now):
         raise TokenReused()
     return False
 
@@ -331,6 +363,13 @@ def logout_everywhere(
         get_revocation_store().user_revoked(user_claim, before_ms, keep_session_id)
 
     transaction.on_commit(mark)
+    _send(
+        signals.user_logged_out_everywhere,
+        user=user,
+        reason=reason,
+        count=count,
+        kept_session_id=keep_session_id,
+    )
     return count
 
 
