@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.dispatch import Signal
 from rest_framework.test import APIClient
 
 PASSWORD = "correct horse battery staple"
@@ -20,3 +23,19 @@ def bearer(access: str) -> APIClient:
 def refresh(raw: str) -> Any:
     """POST a refresh token in the body, as a native client does."""
     return APIClient().post("/api/auth/refresh/", {"refresh": raw}, format="json")
+
+
+@contextmanager
+def catch_signal(signal: Signal) -> Iterator[list[dict[str, Any]]]:
+    """Record the keyword arguments of every ``signal`` sent inside the block."""
+    sent: list[dict[str, Any]] = []
+
+    def handler(sender: Any, **kwargs: Any) -> None:
+        kwargs.pop("signal", None)
+        sent.append({"sender": sender, **kwargs})
+
+    signal.connect(handler, weak=False)
+    try:
+        yield sent
+    finally:
+        signal.disconnect(handler)
