@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class TokenSessionsConfig(AppConfig):
-    """Registers the system checks."""
+    """Registers the system checks and the logout-everywhere triggers."""
 
     name = "django_token_sessions"
     label = "token_sessions"
@@ -13,5 +13,16 @@ class TokenSessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register system checks (token_sessions.E001…)."""
+        """Register system checks (token_sessions.E001…) and signal receivers."""
+        from django.conf import settings
+        from django.core.signals import request_started
+        from django.db.models.signals import post_save
+
         from . import checks  # noqa: F401
+        from .authentication import reset_current_session
+        from .receivers import user_saved
+
+        post_save.connect(
+            user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="token_sessions_user_saved"
+        )
+        request_started.connect(reset_current_session, dispatch_uid="token_sessions_reset")

@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "REVOCATION_CHECK": "cache",
     "REVOCATION_CACHE": "default",
     "REVOCATION_CACHE_FAILURE": "db",
+    "LOGOUT_ON_PASSWORD_CHANGE": True,
+    "PASSWORD_CHANGE_KEEPS_CURRENT_SESSION": False,
+    "LOGOUT_ON_DEACTIVATION": True,
 }
 
 IP_ADDRESS_STORAGE_CHOICES = ("full", "truncated", "none")
@@ -141,6 +144,18 @@ class Settings:
     @property
     def REVOCATION_CACHE_FAILURE(self) -> str:
         return str(self._raw("REVOCATION_CACHE_FAILURE"))
+
+    @property
+    def LOGOUT_ON_PASSWORD_CHANGE(self) -> bool:
+        return bool(self._raw("LOGOUT_ON_PASSWORD_CHANGE"))
+
+    @property
+    def PASSWORD_CHANGE_KEEPS_CURRENT_SESSION(self) -> bool:
+        return bool(self._raw("PASSWORD_CHANGE_KEEPS_CURRENT_SESSION"))
+
+    @property
+    def LOGOUT_ON_DEACTIVATION(self) -> bool:
+        return bool(self._raw("LOGOUT_ON_DEACTIVATION"))
 
 
 app_settings = Settings()

@@ -363,13 +363,14 @@ def logout_everywhere(
         get_revocation_store().user_revoked(user_claim, before_ms, keep_session_id)
 
     transaction.on_commit(mark)
-    _send(
-        signals.user_logged_out_everywhere,
-        user=user,
-        reason=reason,
-        count=count,
-        kept_session_id=keep_session_id,
-    )
+    if count:
+        _send(
+            signals.user_logged_out_everywhere,
+            user=user,
+            reason=reason,
+            count=count,
+            kept_session_id=keep_session_id,
+        )
     return count
 
 

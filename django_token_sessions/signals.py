@@ -34,6 +34,7 @@ session_revoked = Signal()
 refresh_token_reused = Signal()
 
 #: Every session of a user was revoked at once (logout-all, password change, deactivation,
-#: :func:`~django_token_sessions.services.logout_everywhere`). Arguments: ``user``,
-#: ``reason``, ``count`` (sessions revoked), ``kept_session_id`` (or None).
+#: :func:`~django_token_sessions.services.logout_everywhere`), if there was any session to
+#: revoke. Arguments: ``user``, ``reason``, ``count`` (sessions revoked, > 0),
+#: ``kept_session_id`` (or None).
 user_logged_out_everywhere = Signal()

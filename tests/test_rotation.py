@@ -180,11 +180,13 @@ def test_tokens_never_outlive_the_absolute_expiry(user, login):
     assert rotated.expires_at <= session.absolute_expires_at
 
 
-def test_inactive_user(user, login):
+def test_user_deactivated_without_signals_is_refused(user, login):
+    # QuerySet.update() bypasses the deactivation trigger: the rotation's own check on
+    # is_active still refuses the refresh, and the access token is refused too.
     body = login(user)
-    user.is_active = False
-    user.save()
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
     assert _refresh_code(body["refresh"]) == (401, "user_inactive")
+    assert bearer(body["access"]).get("/api/me/").json()["code"] == "user_inactive"
     assert DeviceSession.objects.get().revoked_at is None  # refused, not changed
 
 

@@ -1,0 +1,291 @@
+"""Signals sent by the services, and the triggers that log a user out everywhere."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from django_token_sessions import services, signals
+from django_token_sessions.models import DeviceSession
+from tests.utils import PASSWORD, bearer, catch_signal, refresh
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "a brand new passphrase 42"
+
+
+def me(access):
+    return bearer(access).get("/api/me/").status_code
+
+
+# -- signals --------------------------------------------------------------------------------
+
+
+def test_session_created(user, login):
+    with catch_signal(signals.session_created) as sent:
+        body = login(user)
+    assert len(sent) == 1
+    assert sent[0]["sender"] is DeviceSession
+    assert str(sent[0]["session"].pk) == body["session"]["id"]
+    assert sent[0]["user"] == user
+
+
+def test_session_rotated_but_not_for_a_grace_answer(user, login):
+    body = login(user)
+    with catch_signal(signals.session_rotated) as sent:
+        refresh(body["refresh"])
+        refresh(body["refresh"])  # second tab inside the grace window: nothing rotates
+    assert len(sent) == 1
+    assert str(sent[0]["session_id"]) == body["session"]["id"]
+    assert str(sent[0]["user_id"]) == str(user.pk)
+
+
+def test_session_revoked_on_logout_and_device_revoke(user, login):
+    one, two = login(user), login(user)
+    with catch_signal(signals.session_revoked) as sent:
+        bearer(one["access"]).delete(f"/api/auth/sessions/{two['session']['id']}/")
+        bearer(one["access"]).post("/api/auth/logout/")
+    assert [(s["reason"], [str(i) for i in s["session_ids"]]) for s in sent] == [
+        ("user_revoked_device", [two["session"]["id"]]),
+        ("logout", [one["session"]["id"]]),
+    ]
+
+
+def test_bulk_revocation_sends_one_signal_carrying_the_sessions(user):
+    ids = {services.create_session(user).session_id for _ in range(5)}
+    with catch_signal(signals.session_revoked) as sent:
+        assert services.revoke_sessions(DeviceSession.objects.all(), "admin") == 5
+    assert len(sent) == 1
+    assert set(sent[0]["session_ids"]) == ids
+    assert sent[0]["reason"] == "admin"
+
+
+def test_refresh_token_reused(user, login):
+    body = login(user)
+    refresh(body["refresh"])
+    DeviceSession.objects.update(rotated_at=timezone.now() - timedelta(minutes=1))
+    with (
+        catch_signal(signals.refresh_token_reused) as reused,
+        catch_signal(signals.session_revoked) as revoked,
+    ):
+        assert refresh(body["refresh"]).json()["code"] == "token_reused"
+        assert refresh(body["refresh"]).json()["code"] == "session_revoked"  # no 2nd alert
+    assert len(reused) == 1
+    assert str(reused[0]["session_id"]) == body["session"]["id"]
+    assert reused[0]["jti"]
+    assert [s["reason"] for s in revoked] == ["reuse_detected"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "reason", "count"), [("all", "logout_all", 3), ("others", "logout_others", 2)]
+)
+def test_user_logged_out_everywhere(user, login, scope, reason, count):
+    bodies = [login(user) for _ in range(3)]
+    with catch_signal(signals.user_logged_out_everywhere) as sent:
+        bearer(bodies[0]["access"]).post("/api/auth/logout-all/", {"scope": scope}, format="json")
+    assert len(sent) == 1
+    assert (sent[0]["user"], sent[0]["reason"], sent[0]["count"]) == (user, reason, count)
+    kept = sent[0]["kept_session_id"]
+    assert (str(kept) if kept else None) == (
+        bodies[0]["session"]["id"] if scope == "others" else None
+    )
+
+
+def test_signals_wait_for_commit(user):
+    def revoke_then_fail():
+        with transaction.atomic():
+            services.create_session(user)
+            services.logout_everywhere(user)
+            raise RuntimeError("rolled back")
+
+    with (
+        catch_signal(signals.session_created) as created,
+        catch_signal(signals.user_logged_out_everywhere) as everywhere,
+        pytest.raises(RuntimeError),
+    ):
+        revoke_then_fail()
+    assert created == []
+    assert everywhere == []
+
+
+def test_a_failing_receiver_does_not_break_logout(user, login, caplog):
+    body = login(user)
+
+    def broken(**kwargs):
+        raise RuntimeError("mail server down")
+
+    signals.session_revoked.connect(broken)
+    try:
+        with caplog.at_level(logging.ERROR, logger="django_token_sessions"):
+            response = bearer(body["access"]).post("/api/auth/logout/")
+    finally:
+        signals.session_revoked.disconnect(broken)
+    assert response.status_code == 204
+    assert DeviceSession.objects.get().revoke_reason == "logout"
+    assert any("receiver" in r.getMessage() for r in caplog.records)
+
+
+# -- password change ------------------------------------------------------------------------
+
+
+def _assert_logged_out(bodies, reason="password_changed"):
+    for body in bodies:
+        assert me(body["access"]) == 401
+        assert refresh(body["refresh"]).json()["code"] == "session_revoked"
+    assert set(DeviceSession.objects.values_list("revoke_reason", flat=True)) == {reason}
+
+
+def test_set_password_and_save_outside_any_form(user, login):
+    bodies = [login(user), login(user)]
+    with catch_signal(signals.user_logged_out_everywhere) as sent:
+        user.set_password(NEW_PASSWORD)
+        user.save()
+    _assert_logged_out(bodies)
+    assert sent[0]["reason"] == "password_changed"
+
+
+def test_set_password_with_update_fields(user, login):
+    body = login(user)
+    user.set_password(NEW_PASSWORD)
+    user.save(update_fields=["password"])
+    _assert_logged_out([body])
+
+
+def test_password_change_form(user, login):
+    body = login(user)
+    form = PasswordChangeForm(
+        user,
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert form.is_valid(), form.errors
+    form.save()
+    _assert_logged_out([body])
+
+
+def test_set_password_form(user, login):
+    body = login(user)
+    form = SetPasswordForm(user, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert form.is_valid(), form.errors
+    form.save()
+    _assert_logged_out([body])
+
+
+def test_changepassword_command(user, login):
+    body = login(user)
+    with mock.patch("getpass.getpass", return_value=NEW_PASSWORD):
+        call_command("changepassword", user.get_username(), stdout=mock.MagicMock())
+    _assert_logged_out([body])
+
+
+def test_admin_password_change(user, login):
+    body = login(user)
+    admin = get_user_model().objects.create_superuser(
+        username="root", password="pw-root-1234", email="root@example.com"
+    )
+    client = Client()
+    client.force_login(admin)
+    opts = get_user_model()._meta
+    url = f"/admin/{opts.app_label}/{opts.model_name}/{user.pk}/password/"
+    data = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content[:2000]
+    _assert_logged_out([body])
+
+
+def test_password_change_through_the_api_logs_out_every_device(user, login):
+    this, other = login(user), login(user)
+    response = bearer(this["access"]).post(
+        "/api/change-password/", {"new_password": NEW_PASSWORD}, format="json"
+    )
+    assert response.status_code == 204
+    _assert_logged_out([this, other])
+
+
+@override_settings(TOKEN_SESSIONS={"PASSWORD_CHANGE_KEEPS_CURRENT_SESSION": True})
+def test_password_change_can_keep_the_session_that_made_it(user, login):
+    this, other = login(user), login(user)
+    bearer(this["access"]).post(
+        "/api/change-password/", {"new_password": NEW_PASSWORD}, format="json"
+    )
+    assert me(this["access"]) == 200
+    assert me(other["access"]) == 401
+    # Outside a request there is no "current" session: everything goes.
+    user.refresh_from_db()
+    user.set_password("yet another passphrase 7")
+    user.save()
+    assert me(this["access"]) == 401
+
+
+@override_settings(TOKEN_SESSIONS={"LOGOUT_ON_PASSWORD_CHANGE": False})
+def test_password_trigger_can_be_turned_off(user, login):
+    body = login(user)
+    user.set_password(NEW_PASSWORD)
+    user.save()
+    assert me(body["access"]) == 200
+
+
+def test_other_saves_do_not_log_out(user, login):
+    body = login(user)
+    user.first_name = "Alice"
+    user.save()
+    get_user_model().objects.create_user(username="newcomer", password=PASSWORD)
+    assert me(body["access"]) == 200
+
+
+# -- deactivation ---------------------------------------------------------------------------
+
+
+def test_deactivation_by_save(user, login):
+    bodies = [login(user), login(user)]
+    with catch_signal(signals.user_logged_out_everywhere) as sent:
+        user.is_active = False
+        user.save()
+    _assert_logged_out(bodies, reason="user_deactivated")
+    assert (sent[0]["reason"], sent[0]["count"]) == ("user_deactivated", 2)
+    # Saving the inactive user again revokes nothing more and alerts nobody.
+    with catch_signal(signals.user_logged_out_everywhere) as again:
+        user.save()
+    assert again == []
+
+
+def test_deactivation_in_the_admin(user, login):
+    body = login(user)
+    admin = get_user_model().objects.create_superuser(
+        username="root", password="pw-root-1234", email="root@example.com"
+    )
+    client = Client()
+    client.force_login(admin)
+    opts = get_user_model()._meta
+    url = f"/admin/{opts.app_label}/{opts.model_name}/{user.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "password"}
+    data.update(
+        {"username": user.username, "is_active": "", "date_joined_0": "2026-01-01",
+         "date_joined_1": "00:00:00", "last_login_0": "", "last_login_1": ""}
+    )  # fmt: skip
+    data.pop("groups", None)
+    data.pop("user_permissions", None)
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    user.refresh_from_db()
+    assert user.is_active is False
+    _assert_logged_out([body], reason="user_deactivated")
+
+
+@override_settings(TOKEN_SESSIONS={"LOGOUT_ON_DEACTIVATION": False})
+def test_deactivation_trigger_can_be_turned_off_but_tokens_still_fail(user, login):
+    body = login(user)
+    user.is_active = False
+    user.save()
+    assert DeviceSession.objects.get().revoked_at is None
+    # The inactive user is still refused: by the user check, not by revocation.
+    assert bearer(body["access"]).get("/api/me/").json()["code"] == "user_inactive"
