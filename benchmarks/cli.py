@@ -1,0 +1,242 @@
+"""Command line: ``python -m benchmarks [--db sqlite|postgres] [--rounds N] [--quick] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from .environment import DEFAULT_REDIS_URL, REVOCATION_CACHE, Services, SetupError, set_up
+
+DEFAULT_ROUNDS = 150
+DEFAULT_BATCH_MS = 20.0
+QUICK_ROUNDS = 3
+QUICK_BATCH_MS = 2.0
+COUNT_OPS = 50
+CASE_KEYS = ("noauth", "stock", "stateless", "cache", "db", "off", "off+ping")
+RAW_KEYS = ("raw-pyjwt", "raw-decode", "raw-ping", "raw-cache", "raw-db")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Per-request cost of authenticating a DRF request: stock simplejwt versus "
+        "SessionJWTAuthentication in each REVOCATION_CHECK mode, measured interleaved in "
+        "one process.",
+    )
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="sqlite: a file in a temporary directory (default); postgres: a scratch database "
+        "on PGHOST:PGPORT (default 127.0.0.1:5432, user postgres), dropped at the end",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help=f"measured rounds (default {DEFAULT_ROUNDS}, quick 3)"
+    )
+    parser.add_argument(
+        "--batch-ms",
+        type=float,
+        help=f"target duration of one batch (default {DEFAULT_BATCH_MS:g} ms, quick 2 ms)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a few short rounds: a smoke test, not a measurement"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown")
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help=f"Redis database for the cache mode (default {DEFAULT_REDIS_URL}); only keys "
+        "under the prefix tokensessions-bench are written and deleted",
+    )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        choices=CASE_KEYS + RAW_KEYS,
+        default=[],
+        metavar="CASE",
+        help="after the tables, run CASE under cProfile and print the top functions "
+        f"(repeatable; one of {', '.join(CASE_KEYS + RAW_KEYS)})",
+    )
+    parser.add_argument(
+        "--profile-ops", type=int, default=3000, help="operations per profile (default 3000)"
+    )
+    args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS
+    if args.batch_ms is None:
+        args.batch_ms = QUICK_BATCH_MS if args.quick else DEFAULT_BATCH_MS
+    if args.rounds < 1 or args.batch_ms <= 0:
+        parser.error("--rounds must be at least 1 and --batch-ms positive")
+    return args
+
+
+class _Collect(logging.Handler):
+    """Keeps the revocation store's warnings (expected once, at warm-up) off the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.levelname}: {record.getMessage()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    try:
+        services = set_up(args.db, args.redis_url)
+    except SetupError as exc:
+        print(f"python -m benchmarks: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, services, started)
+    finally:
+        services.close()
+
+
+def _run(args: argparse.Namespace, services: Services, started: float) -> int:
+    from django.core.cache import caches
+
+    from . import report
+    from .cases import BenchmarkError, build_cases, check_request_identity, make_fixture
+    from .cases import sanity_check as run_once
+    from .measure import FallbackCounter, close_info_clients, count, interleave
+
+    log = _Collect()
+    revocation_logger = logging.getLogger("django_token_sessions.revocation")
+    revocation_logger.addHandler(log)
+    revocation_logger.propagate = False
+    fallbacks = FallbackCounter()
+    fallbacks.install()
+    try:
+        fixture = make_fixture()
+        cases = build_cases(fixture, services.redis_ok, services.redis_reason)
+        active = [case for case in cases if not case.skipped]
+        try:
+            # The first cache-mode request finds no readiness key (Redis was just cleared),
+            # is answered from the database and warms the cache; every later one is not.
+            for case in active:
+                run_once(case)
+            check_request_identity(fixture)
+        except BenchmarkError as exc:
+            print(f"python -m benchmarks: a case failed its sanity check: {exc}", file=sys.stderr)
+            return 1
+        warm_up_fallbacks, fallbacks.count = fallbacks.count, 0
+
+        config = {
+            "db": args.db,
+            "rounds": args.rounds,
+            "warmup_rounds": 1 if args.quick else 2,
+            "batch_ms": args.batch_ms,
+            "quick": args.quick,
+            "redis": services.redis_ok,
+            "count_ops": COUNT_OPS,
+        }
+        env = report.environment(services)
+        header = report.header_lines(env, config)
+        print("\n".join(header), flush=True)
+        print(flush=True)
+
+        try:
+            results = interleave(
+                active,
+                args.rounds,
+                args.batch_ms,
+                warmup_rounds=config["warmup_rounds"],
+                progress=_progress if sys.stderr.isatty() else None,
+            )
+            timed_fallbacks, fallbacks.count = fallbacks.count, 0
+            redis_cache = caches[REVOCATION_CACHE] if services.redis_ok else None
+            for case in active:
+                results[case.key].counts = count(
+                    case,
+                    COUNT_OPS,
+                    redis_cache if case.uses_redis else None,
+                    services.redis_url if case.uses_redis else None,
+                )
+        except BenchmarkError as exc:
+            print(f"python -m benchmarks: a case failed while measured: {exc}", file=sys.stderr)
+            return 1
+        skipped = {case.key: case for case in cases if case.skipped}
+        for key, case in skipped.items():
+            results.setdefault(key, _empty_result(case))
+        ordered = {case.key: results[case.key] for case in cases}
+
+        document: dict[str, Any] = {
+            "environment": env,
+            "config": config,
+            "header": header,
+            "requests": report.rows(ordered, "request"),
+            "raw": report.rows(ordered, "raw"),
+            "fallbacks": {"warm_up": warm_up_fallbacks, "timed": timed_fallbacks},
+            "revocation_log": log.messages,
+        }
+        document["notes"] = report.notes(document)
+        for group in ("request", "raw"):
+            key = "requests" if group == "request" else "raw"
+            print("\n".join(report.text_table(group, document[key])))
+            print()
+        for note in document["notes"]:
+            print(f"* {note}")
+        elapsed = time.monotonic() - started
+        document["elapsed_s"] = round(elapsed, 1)
+        load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+        document["environment"]["load_average_at_end"] = load
+        print(f"* Total time {elapsed:.1f} s; load average at the end {load}.")
+        if args.json:
+            report.write_json(args.json, document)
+            print(f"* JSON written to {args.json}")
+        if args.markdown:
+            report.write_markdown(args.markdown, document)
+            print(f"* Markdown written to {args.markdown}")
+        for key in args.profile:
+            if key in skipped:
+                print(f"\nprofile of {key}: {skipped[key].skipped}")
+                continue
+            _profile(next(c for c in cases if c.key == key), args.profile_ops)
+        if timed_fallbacks:
+            print(
+                f"WARNING: {timed_fallbacks} revocation check(s) fell back to the database during "
+                "the timed rounds: the cache rows are not a measurement of the cache.",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    finally:
+        close_info_clients()
+        fallbacks.uninstall()
+        revocation_logger.removeHandler(log)
+        revocation_logger.propagate = True
+
+
+def _empty_result(case: Any) -> Any:
+    from .measure import Result
+
+    return Result(case)
+
+
+def _progress(r: int, rounds: int) -> None:
+    if r >= 0:
+        end = "\n" if r + 1 == rounds else ""
+        print(f"\rround {r + 1}/{rounds}", end=end, file=sys.stderr, flush=True)
+
+
+def _profile(case: Any, ops: int) -> None:
+    import cProfile
+    import pstats
+
+    with case.settings():
+        batch = case.make_batch(ops)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        batch()
+        profiler.disable()
+    print(f"\ncProfile of {case.label}, {ops} operations (top 25 by own time):")
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.strip_dirs().sort_stats("tottime").print_stats(25)

@@ -1,0 +1,304 @@
+"""The environment header, the two tables (text and Markdown) and the JSON document."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .environment import Services
+from .measure import Result
+
+PACKAGES = (
+    "Django",
+    "djangorestframework",
+    "djangorestframework-simplejwt",
+    "PyJWT",
+    "django-redis",
+    "redis",
+    "hiredis",
+    "psycopg",
+    "django-token-sessions",
+)
+
+COUNTING_NOTE = (
+    "SQL/op: statements seen by CaptureQueriesContext. Redis RT/op: round trips on the wire "
+    "(redis-py socket writes, a pipeline counts once), counted in an untimed pass."
+)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git(directory: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(directory), *args],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def measured_package() -> str:
+    """Where the measured django_token_sessions was imported from, and its git commit
+    (flagged if that package directory has uncommitted changes)."""
+    import django_token_sessions
+
+    directory = Path(django_token_sessions.__file__).resolve().parent
+    try:
+        commit = _git(directory, "rev-parse", "--short=12", "HEAD")
+        dirty = _git(directory, "status", "--porcelain", "--", ".")
+    except Exception:
+        return f"{directory} (not a git checkout)"
+    state = ", with uncommitted changes" if dirty else ""
+    return f"{directory} (commit {commit}{state})"
+
+
+def _database_version(db: str) -> str:
+    from django.db import connection
+
+    if db == "postgres":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return f"PostgreSQL {cursor.fetchone()[0]}"
+    import sqlite3
+
+    return f"SQLite {sqlite3.sqlite_version}"
+
+
+def _redis_version(services: Services) -> str:
+    if not services.redis_ok:
+        return f"not used ({services.redis_reason})"
+    import redis
+
+    client = redis.Redis.from_url(services.redis_url, socket_connect_timeout=1)
+    try:
+        version = client.info("server").get("redis_version", "?")
+    finally:
+        client.close()
+    return f"Redis {version} at {services.redis_url} (key prefix tokensessions-bench)"
+
+
+def environment(services: Services) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "cpu": f"{_cpu_model()}, {os.cpu_count()} logical CPUs",
+        "load_average_at_start": None if load is None else [round(x, 2) for x in load],
+        "packages": {name: _version(name) for name in PACKAGES},
+        "measured_package": measured_package(),
+        "database": f"{_database_version(services.db)} ({services.db_name})",
+        "redis": _redis_version(services),
+    }
+
+
+def header_lines(env: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    packages = env["packages"]
+    lines = [
+        f"python      {env['python']} on {env['platform']}",
+        f"cpu         {env['cpu']}; load average at start {env['load_average_at_start']}",
+        "packages    "
+        + ", ".join(
+            f"{name} {packages[name]}"
+            for name in ("Django", "djangorestframework", "djangorestframework-simplejwt")
+        ),
+        "            "
+        + ", ".join(
+            f"{name} {packages[name]}"
+            for name in ("PyJWT", "django-redis", "redis", "hiredis", "psycopg")
+        ),
+        f"            django-token-sessions {packages['django-token-sessions']} "
+        f"from {env['measured_package']}",
+        f"database    {env['database']}",
+        f"redis       {env['redis']}",
+        f"method      {config['rounds']} rounds (+{config['warmup_rounds']} warm-up), every case "
+        f"once per round in a new random order; batches of ~{config['batch_ms']:g} ms; "
+        "median over rounds of µs/op",
+    ]
+    return lines
+
+
+def _fmt_count(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value - round(value)) < 1e-9:
+        return str(round(value))
+    return f"{value:.2f}"
+
+
+def rows(results: dict[str, Result], group: str) -> list[dict[str, Any]]:
+    """The rows of one table as plain data (also what the JSON holds)."""
+    group_results = [r for r in results.values() if r.case.group == group]
+    reference = next(r for r in group_results if r.case.reference)
+    ref_median = reference.median if reference.samples_us else None
+    out = []
+    for result in group_results:
+        case = result.case
+        row: dict[str, Any] = {"key": case.key, "label": case.label}
+        if case.skipped or not result.samples_us:
+            row["skipped"] = case.skipped or "not measured"
+            out.append(row)
+            continue
+        median = result.median
+        # Ratio of each round's pair, the median of those: robust to drift between rounds.
+        paired = None
+        if reference.samples_us and len(reference.samples_us) == len(result.samples_us):
+            paired = sorted(
+                a / b for a, b in zip(result.samples_us, reference.samples_us, strict=True)
+            )
+        row.update(
+            median_us=median,
+            p25_us=result.quantile(0.25),
+            p75_us=result.quantile(0.75),
+            min_us=min(result.samples_us),
+            ops_per_s=1e6 / median,
+            ratio=None if ref_median is None else median / ref_median,
+            paired_ratio=None if not paired else paired[len(paired) // 2],
+            delta_us=None if ref_median is None else median - ref_median,
+            batch=result.batch,
+            rounds=len(result.samples_us),
+            samples_us=[round(s, 3) for s in result.samples_us],
+        )
+        counts = result.counts
+        if counts is not None:
+            row.update(
+                sql_per_op=counts.sql,
+                redis_round_trips_per_op=counts.redis_round_trips,
+                cache_api_calls_per_op=counts.cache_calls,
+                redis_server_commands_per_op=counts.server_commands,
+                sql_statements=counts.statements,
+            )
+        out.append(row)
+    return out
+
+
+TITLES = {
+    "request": (
+        "Authenticating one request (GET through a DRF APIView, response rendered)",
+        "vs stock",
+        "Δ µs",
+    ),
+    "raw": (
+        "The revocation check alone, next to decoding the same token",
+        "vs PyJWT",
+        "Δ µs",
+    ),
+}
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    if "skipped" in row:
+        return [row["skipped"]]
+    ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+    delta = "-" if row["delta_us"] is None else f"{row['delta_us']:+.1f}"
+    return [
+        f"{row['median_us']:.1f}",
+        f"{row['p25_us']:.1f}-{row['p75_us']:.1f}",
+        f"{row['ops_per_s']:,.0f}",
+        ratio,
+        delta,
+        _fmt_count(row.get("sql_per_op")),
+        _fmt_count(row.get("redis_round_trips_per_op")),
+    ]
+
+
+def text_table(group: str, table_rows: list[dict[str, Any]]) -> list[str]:
+    title, ratio_name, delta_name = TITLES[group]
+    headers = ["", "median µs", "p25-p75 µs", "ops/s", ratio_name, delta_name, "SQL/op", "RT/op"]
+    body = [[row["label"], *_cells(row)] for row in table_rows]
+    full = [r for r in [headers, *body] if len(r) == len(headers)]
+    widths = [max(len(r[i]) for r in full) for i in range(len(headers))]
+    widths[0] = max(len(r[0]) for r in [headers, *body])
+    lines = [title, ""]
+
+    def fmt(cells: list[str]) -> str:
+        if len(cells) == 2 and len(headers) > 2:  # a skipped row: its reason spans the table
+            return f"{cells[0]:<{widths[0]}}  {cells[1]}"
+        parts = [f"{cells[0]:<{widths[0]}}"]
+        parts += [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join(parts).rstrip()
+
+    lines.append(fmt(headers))
+    lines.append("-" * len(fmt(headers)))
+    lines += [fmt(r) for r in body]
+    return lines
+
+
+def markdown_table(group: str, table_rows: list[dict[str, Any]]) -> list[str]:
+    title, ratio_name, delta_name = TITLES[group]
+    headers = ["", "median µs", "p25-p75 µs", "ops/s", ratio_name, delta_name, "SQL/op", "RT/op"]
+    lines = [f"**{title}**", "", "| " + " | ".join(headers) + " |"]
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
+    for row in table_rows:
+        cells = _cells(row)
+        if len(cells) == 1:
+            cells = cells + [""] * (len(headers) - 2)
+        lines.append("| " + " | ".join([row["label"], *cells]) + " |")
+    return lines
+
+
+def notes(document: dict[str, Any]) -> list[str]:
+    """Footnotes: how things were counted, and anything that makes a row suspect."""
+    out = [COUNTING_NOTE]
+    cross = []
+    for row in document["requests"] + document["raw"]:
+        if row.get("redis_round_trips_per_op"):
+            cross.append(
+                f"{row['key']}: {_fmt_count(row['cache_api_calls_per_op'])} django-redis "
+                f"call(s)/op, {_fmt_count(row.get('redis_server_commands_per_op'))} "
+                "server command(s)/op"
+            )
+    if cross:
+        out.append(
+            "Cross-check (django-redis API calls; INFO commandstats delta, server-wide): "
+            + "; ".join(cross)
+            + "."
+        )
+    if document["config"]["redis"]:
+        out.append(
+            "Warm-up: the first cache-mode check after the flush found no readiness key and went "
+            f"to the database ({document['fallbacks']['warm_up']} fallback(s)); fallbacks during "
+            f"the timed rounds: {document['fallbacks']['timed']}."
+        )
+    by_statement: dict[str, list[str]] = {}
+    for row in document["requests"] + document["raw"]:
+        for statement in row.get("sql_statements", []):
+            by_statement.setdefault(statement, []).append(row["key"])
+    for statement, keys in by_statement.items():
+        out.append(f"SQL of {', '.join(keys)}: {statement}")
+    return out
+
+
+def write_json(path: str, document: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def write_markdown(path: str, document: dict[str, Any]) -> None:
+    lines = ["# django-token-sessions authentication benchmark", ""]
+    lines += ["```", *document["header"], "```", ""]
+    lines += [*markdown_table("request", document["requests"]), ""]
+    lines += [*markdown_table("raw", document["raw"]), ""]
+    lines += [f"- {note}" for note in document["notes"]]
+    Path(path).write_text("\n".join(lines) + "\n")
