@@ -42,6 +42,9 @@ from .tokens import SessionAccessToken
 logger = logging.getLogger("django_token_sessions.revocation")
 
 READY_KEY = "token_sessions:ready"
+WARMING_KEY = "token_sessions:warming"
+#: Seconds between two rebuild attempts of one process while the cache is unusable.
+WARM_INTERVAL = 1.0
 
 
 def session_key(session_id: Any) -> str:
@@ -112,6 +115,29 @@ class _RateLimitedLog:
 _failure_log = _RateLimitedLog()
 
 
+class _WarmGate:
+    """Per process and cache alias: has WARM_INTERVAL passed since the last attempt?"""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, alias: str) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last.get(alias, -WARM_INTERVAL) < WARM_INTERVAL:
+                return False
+            self._last[alias] = now
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._last.clear()
+
+
+_warm_gate = _WarmGate()
+
+
 class CacheRevocationStore:
     """``"cache"``: markers in the cache alias ``REVOCATION_CACHE``."""
 
@@ -161,11 +187,18 @@ class CacheRevocationStore:
             else "checking the database",
         )
         if app_settings.REVOCATION_CACHE_FAILURE == "deny":
-            self.warm()
+            self._maybe_warm()
             raise RevocationUnavailable()
         revoked = DatabaseRevocationStore().is_revoked(token)
-        self.warm()
+        self._maybe_warm()
         return revoked
+
+    def _maybe_warm(self) -> None:
+        # During an outage every request lands here: try a rebuild at most once per
+        # WARM_INTERVAL per process, so a dead Redis costs one query per request, not a
+        # rebuild query and two connection attempts.
+        if _warm_gate.allow(self.alias):
+            self.warm()
 
     def warm(self) -> bool:
         """Rebuild the markers of sessions revoked within a marker lifetime, then mark the
@@ -173,6 +206,10 @@ class CacheRevocationStore:
         ttl = self.ttl()
         since = timezone.now() - timedelta(seconds=ttl)
         try:
+            # One rebuild at a time across all processes after a restart; the others keep
+            # answering from the database until the readiness key is back.
+            if not self.cache.add(WARMING_KEY, 1, timeout=30):
+                return False
             recent = DeviceSession.objects.filter(revoked_at__gte=since).values_list(
                 "pk", flat=True
             )
@@ -181,6 +218,7 @@ class CacheRevocationStore:
             if markers:
                 self.cache.set_many(markers, timeout=ttl)
             self.cache.set(READY_KEY, 1, timeout=None)
+            self.cache.delete(WARMING_KEY)
             return READY_KEY in self.cache.get_many([READY_KEY])
         except Exception as exc:
             _failure_log.warning("token_sessions: cannot warm revocation cache: %r", exc)

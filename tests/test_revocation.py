@@ -228,3 +228,25 @@ def test_real_redis_flushed_mid_run_is_rebuilt(user, login, real_redis):
     assert me(body["access"]) == (401, "session_revoked")
     assert me(other["access"]) == (200, None)
     assert real_redis.get(revocation.session_key(body["session"]["id"])) == 1
+
+
+def test_an_outage_costs_one_query_per_request_not_a_rebuild_each_time(
+    user, login, django_assert_num_queries
+):
+    body = login(user)
+    with override_settings(
+        CACHES=broken_redis(), TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation"}
+    ):
+        assert me(body["access"]) == (200, None)  # this one may try to rebuild
+        for _ in range(3):
+            with django_assert_num_queries(2):  # the session row + the user, no rebuild
+                assert me(body["access"]) == (200, None)
+
+
+def test_one_rebuild_at_a_time(user, login):
+    store = revocation.CacheRevocationStore("default")
+    cache.add(revocation.WARMING_KEY, 1, timeout=30)  # another process is rebuilding
+    assert store.warm() is False
+    assert revocation.READY_KEY not in cache.get_many([revocation.READY_KEY])
+    cache.delete(revocation.WARMING_KEY)
+    assert store.warm() is True
