@@ -288,3 +288,53 @@ def _check_lifetimes(conf: dict[str, Any], api: Any) -> list[CheckMessage]:
             )
         )
     return messages
+
+
+@register(Tags.security, "token_sessions")
+def check_authentication_classes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Projects coming from simplejwt: its authentication class next to ours is a hazard."""
+    import rest_framework.settings as drf_settings
+
+    from .authentication import SessionJWTAuthentication
+    from .legacy import LegacyJWTAuthentication
+
+    try:
+        classes: list[Any] = list(drf_settings.api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    except ImportError:
+        return []  # DRF reports that itself, at the first request
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+
+    messages: list[CheckMessage] = []
+    for cls in classes:
+        if issubclass(cls, JWTAuthentication) and not issubclass(cls, SessionJWTAuthentication):
+            messages.append(
+                Warning(
+                    f"{cls.__module__}.{cls.__qualname__} is in REST_FRAMEWORK"
+                    "['DEFAULT_AUTHENTICATION_CLASSES']: listed before SessionJWTAuthentication "
+                    "it accepts this app's access tokens without checking that their session "
+                    "is alive (revocation is bypassed); listed after, it is never reached.",
+                    hint="Remove it. To accept plain simplejwt access tokens during a "
+                    "migration, list django_token_sessions.legacy.LegacyJWTAuthentication "
+                    "before SessionJWTAuthentication instead.",
+                    id="token_sessions.W008",
+                )
+            )
+    legacy = [i for i, cls in enumerate(classes) if issubclass(cls, LegacyJWTAuthentication)]
+    session = [
+        i
+        for i, cls in enumerate(classes)
+        if issubclass(cls, SessionJWTAuthentication)
+        and not issubclass(cls, LegacyJWTAuthentication)
+    ]
+    if legacy and not any(i > legacy[0] for i in session):
+        messages.append(
+            Warning(
+                "LegacyJWTAuthentication is not followed by SessionJWTAuthentication in "
+                "REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES']: listed after it, it is "
+                "never reached (SessionJWTAuthentication refuses legacy access tokens first); "
+                "alone, it lets no session token in.",
+                hint="List LegacyJWTAuthentication, then SessionJWTAuthentication.",
+                id="token_sessions.W009",
+            )
+        )
+    return messages

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGOUT_ON_PASSWORD_CHANGE": True,
     "PASSWORD_CHANGE_KEEPS_CURRENT_SESSION": False,
     "LOGOUT_ON_DEACTIVATION": True,
+    "ACCEPT_LEGACY_REFRESH_TOKENS": False,
 }
 
 IP_ADDRESS_STORAGE_CHOICES = ("full", "truncated", "none")
@@ -156,6 +157,10 @@ class Settings:
     @property
     def LOGOUT_ON_DEACTIVATION(self) -> bool:
         return bool(self._raw("LOGOUT_ON_DEACTIVATION"))
+
+    @property
+    def ACCEPT_LEGACY_REFRESH_TOKENS(self) -> bool:
+        return bool(self._raw("ACCEPT_LEGACY_REFRESH_TOKENS"))
 
 
 app_settings = Settings()

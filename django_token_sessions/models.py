@@ -125,3 +125,38 @@ class DeviceSession(models.Model):
         """True if not revoked and not expired at ``now``."""
         now = now or timezone.now()
         return self.revoked_at is None and self.expires_at > now
+
+
+class LegacyTokenExchange(models.Model):
+    """A plain simplejwt refresh token (no ``sid``) that was exchanged for a device session.
+
+    The unique ``jti`` is what makes the exchange happen once: of two concurrent exchanges
+    of one token, the second INSERT fails. Rows are useless once ``expires_at`` (the legacy
+    token's own expiry) has passed; see :func:`django_token_sessions.legacy.purge_exchanges`.
+    """
+
+    jti = models.CharField(_("legacy refresh JTI"), max_length=255, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    session = models.ForeignKey(
+        DeviceSession,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("device session"),
+    )
+    exchanged_at = models.DateTimeField(_("exchanged"), default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("legacy token expiry"), editable=False)
+
+    class Meta:
+        verbose_name = _("legacy token exchange")
+        verbose_name_plural = _("legacy token exchanges")
+        indexes = [models.Index(fields=["expires_at"], name="tokensess_legacy_exp_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.jti} ({self.user_id})"

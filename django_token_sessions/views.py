@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import services, transport
+from . import legacy, services, transport
 from .authentication import SessionJWTAuthentication
 from .device import client_info
 from .exceptions import InvalidCredentials, TokenSessionError
@@ -164,7 +164,8 @@ class RefreshView(TokenSessionsAPIView):
         raw = self._presented_refresh_token(request)
         if raw is None:
             raise exceptions.ValidationError({"refresh": ["This field is required."]})
-        issued = services.rotate_refresh_token(raw, client=client_info(request._request))
+        # Rotation; with ACCEPT_LEGACY_REFRESH_TOKENS on, a plain simplejwt token is adopted.
+        issued = legacy.rotate_or_exchange(raw, client=client_info(request._request))
         return _with_refresh(Response(_token_body(issued)), issued)
 
 
