@@ -1,51 +1,611 @@
-"""Read-only admin for device sessions, with a revoke action that goes through the services."""
+"""The admin: device sessions, and "Log out everywhere" on the project's own user admin.
+
+- :class:`DeviceSessionAdmin`: read-only list of sessions, built for tables of millions of
+  rows (no exact ``COUNT(*)``, indexed filters and ordering, no per-row queries), with a
+  "Revoke selected sessions" action and a one-session revoke page. Every revocation goes
+  through :mod:`~django_token_sessions.services`, so signals fire and the revocation
+  markers are written: the sessions' access tokens are refused on their next request.
+- The user admin registered on ``admin.site`` gets a "Log out everywhere" action, whatever
+  the order the apps are listed in (see :func:`install_user_admin_action`).
+- :class:`DeviceSessionInline` and :class:`UserSessionsAdminMixin`: opt-in, the user's
+  active sessions on the user's change page, each with a revoke link.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.http import HttpRequest
-from django.utils.translation import ngettext
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template import TemplateDoesNotExist, engines
+from django.template.loader import select_template
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.text import smart_split, unescape_string_literal
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import DeviceSession, RevokeReason
 
+__all__ = [
+    "DeviceSessionAdmin",
+    "DeviceSessionInline",
+    "EstimatedCountPaginator",
+    "SessionStatusFilter",
+    "UserSessionsAdminMixin",
+    "install_user_admin_action",
+    "logout_everywhere_action",
+]
+
+ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+STATUS_LABELS = {ACTIVE: _("Active"), REVOKED: _("Revoked"), EXPIRED: _("Expired")}
+
+
+def session_status(session: DeviceSession, now: datetime | None = None) -> str:
+    """``"active"``, ``"revoked"`` or ``"expired"``, from the row alone (no query)."""
+    if session.revoked_at is not None:
+        return REVOKED
+    return ACTIVE if session.is_active(now) else EXPIRED
+
+
+def _can_revoke(request: HttpRequest) -> bool:
+    # Revoking changes a session: the model's "change" permission. The admin never edits a
+    # session otherwise (has_change_permission is False, so the change view is view-only).
+    opts = DeviceSession._meta
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
+def _user_search_fields() -> list[str]:
+    user_model = get_user_model()
+    fields = [user_model.USERNAME_FIELD]
+    email = user_model.get_email_field_name()
+    if email not in fields and _has_field(user_model, email):
+        fields.append(email)
+    return fields
+
+
+def _search_users(term: str, *, scoped: bool) -> Q:
+    users = Q()
+    for name in _user_search_fields():
+        users |= Q(**{f"{name}__icontains": term})
+    return Q(user__in=get_user_model()._default_manager.filter(users).values("pk"))
+
+
+def _search_ip(term: str, *, scoped: bool) -> Q:
+    try:
+        ipaddress.ip_address(term)
+    except ValueError:
+        # "ip:10.1." asks for a prefix (a scan); a bare word is not an address at all.
+        return Q(ip_address__istartswith=term) if scoped else Q(pk__in=[])
+    return Q(ip_address=term)
+
+
+def _search_device(term: str, *, scoped: bool) -> Q:
+    return Q(device_label__icontains=term) | Q(name__icontains=term)
+
+
+_SESSION_SEARCH_FIELDS = ("ip_address", "device_label", "name")
+_SEARCH_SCOPES: dict[str, Callable[..., Q]] = {
+    "user": _search_users,
+    "ip": _search_ip,
+    "device": _search_device,
+}
+
+
+class SessionStatusFilter(admin.SimpleListFilter):
+    """Active / revoked / expired, each an indexed condition."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return list(STATUS_LABELS.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        now = timezone.now()
+        value = self.value()
+        if value == ACTIVE:
+            return queryset.filter(
+                revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
+            )
+        if value == REVOKED:
+            return queryset.filter(revoked_at__isnull=False)
+        if value == EXPIRED:
+            return queryset.filter(
+                Q(idle_expires_at__lte=now) | Q(absolute_expires_at__lte=now),
+                revoked_at__isnull=True,
+            )
+        return queryset
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator that never runs an unbounded ``COUNT(*)``.
+
+    Django's admin counts the filtered queryset on every changelist page; on a table of
+    millions of sessions that count is the slow part. This paginator:
+
+    - unfiltered, on PostgreSQL, with a table larger than ``exact_count_limit``: returns
+      the planner's estimate, ``pg_class.reltuples`` (kept fresh by autovacuum), one
+      catalogue lookup;
+    - otherwise counts at most ``exact_count_limit + 1`` rows,
+      ``SELECT COUNT(*) FROM (SELECT … LIMIT n)``: exact for small results, and "more
+      than the limit" for big ones, found after reading that many rows at most.
+
+    Past the limit the count, so the page count, is approximate: narrow the list with a
+    filter or a search rather than paging that deep.
+    """
+
+    exact_count_limit = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        """The number of rows, exact up to ``exact_count_limit``, estimated beyond."""
+        object_list = self.object_list
+        if not isinstance(object_list, QuerySet):
+            return len(object_list)
+        if not object_list.query.where and not object_list.query.distinct:
+            estimate = self._table_estimate(object_list)
+            if estimate > self.exact_count_limit:
+                return estimate
+        return object_list.order_by()[: self.exact_count_limit + 1].count()
+
+    @staticmethod
+    def _table_estimate(queryset: QuerySet[Any]) -> int:
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return -1
+        table = connection.ops.quote_name(queryset.model._meta.db_table)
+        with connection.cursor() as cursor:
+            # -1 (never analysed) or 0 on a new table: then the bounded count answers.
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
+            row = cursor.fetchone()
+        return math.ceil(row[0]) if row and row[0] is not None else -1
+
+
+_REVOKE_TEMPLATE = (
+    '{% extends "admin/base_site.html" %}{% load i18n admin_urls %}'
+    "{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} "
+    "model-{{ opts.model_name }} delete-confirmation{% endblock %}"
+    '{% block breadcrumbs %}<div class="breadcrumbs">'
+    "<a href=\"{% url 'admin:index' %}\">{% translate 'Home' %}</a> &rsaquo; "
+    "<a href=\"{% url 'admin:app_list' app_label=opts.app_label %}\">"
+    "{{ opts.app_config.verbose_name }}</a> &rsaquo; "
+    "<a href=\"{% url opts|admin_urlname:'changelist' %}\">"
+    "{{ opts.verbose_name_plural|capfirst }}</a> &rsaquo; {{ title }}</div>{% endblock %}"
+    "{% block content %}<p>"
+    "{% blocktranslate trimmed with name=session.display_name user=session.user %}"
+    "Revoke the session “{{ name }}” of {{ user }}? Its refresh token stops working at once, "
+    "and its access tokens at their next request."
+    "{% endblocktranslate %}</p>"
+    '<ul><li>{% translate "IP address" %}: {{ session.ip_address|default:"—" }}</li>'
+    '<li>{% translate "Created" %}: {{ session.created_at }}</li>'
+    '<li>{% translate "Last seen" %}: {{ session.last_seen_at }}</li></ul>'
+    '<form method="post">{% csrf_token %}'
+    '<input type="hidden" name="next" value="{{ next }}">'
+    '<input type="submit" value="{% translate \'Revoke\' %}"> '
+    '<a href="{{ next|default:\'../\' }}" class="button cancel-link">{% translate "Cancel" %}</a>'
+    "</form>{% endblock %}"
+)
+
 
 @admin.register(DeviceSession)
 class DeviceSessionAdmin(admin.ModelAdmin):
-    """Support staff see and revoke sessions; nothing here can forge or edit a token."""
+    """Support staff see and revoke sessions; nothing here can forge or edit a token.
+
+    Built for large tables: the list makes the same handful of queries whatever the number
+    of rows shown (the user is joined, the status is computed from the row), never runs an
+    unbounded ``COUNT(*)`` (:class:`EstimatedCountPaginator`), and its ordering, filters
+    and sortable columns are served by indexes.
+    """
 
     list_display = (
-        "display_name",
         "user",
+        "device",
         "ip_address",
         "created_at",
         "last_seen_at",
-        "revoked_at",
+        "expires",
+        "status",
         "revoke_reason",
     )
-    list_filter = ("revoke_reason", "created_at")
+    list_display_links = ("device",)
+    list_filter = (SessionStatusFilter, "revoke_reason", "created_at")
     list_select_related = ("user",)
-    readonly_fields = tuple(f.name for f in DeviceSession._meta.fields)
+    # Each of these orderings is an index scan; sorting a million rows by anything else is not.
+    sortable_by = ("created_at", "last_seen_at", "expires")
+    readonly_fields = (
+        *(f.name for f in DeviceSession._meta.fields),
+        "status",
+        "revoke_link",
+    )
     actions = ["revoke_selected"]
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
+    if hasattr(admin, "ShowFacets"):  # Django 5.0+: facet counts are one COUNT per choice.
+        show_facets = admin.ShowFacets.NEVER
+    #: Template of the one-session revoke page; the built-in one is used if it is missing.
+    revoke_confirmation_template = "admin/token_sessions/devicesession/revoke_confirmation.html"
+
+    search_help_text = _(
+        "Username or e-mail (any part), an exact IP address, or a device label or name. "
+        "Narrow a term with user:, ip: or device: (e.g. user:alice), which is faster."
+    )
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        """Username (the user model's ``USERNAME_FIELD``), e-mail, IP, device label and name.
+
+        Computed per call, not at import: the user model is swappable. The search itself
+        is :meth:`get_search_results`; these names show the search box and document it.
+        """
+        return [*(f"user__{name}" for name in _user_search_fields()), *_SESSION_SEARCH_FIELDS]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """Each term matches the user, the IP or the device; ``scope:term`` matches one.
+
+        Unlike Django's default search (one ``OR`` of ``icontains`` over every field,
+        through a join), the user part is a subquery on the user table, served by the
+        ``(user, revoked_at)`` index, and an IP-shaped term is compared for equality. A
+        term without a scope also searches the device label and name, which reads the
+        whole session table; ``user:``/``ip:`` terms do not.
+        """
+        for term in smart_split(search_term):
+            if term[:1] in {'"', "'"} and term[0] == term[-1] and len(term) > 1:
+                term = unescape_string_literal(term)
+            scope, colon, value = term.partition(":")
+            if colon and value and scope.lower() in _SEARCH_SCOPES:
+                condition = _SEARCH_SCOPES[scope.lower()](value, scoped=True)
+            else:
+                condition = Q()
+                for build in _SEARCH_SCOPES.values():
+                    condition |= build(term, scoped=False)
+            queryset = queryset.filter(condition)
+        return queryset, False
+
+    @admin.display(description=_("device"), ordering="device_label")
+    def device(self, obj: DeviceSession) -> str:
+        """The user's name for the device, else the label parsed from its user agent."""
+        return obj.display_name
+
+    @admin.display(description=_("expires"), ordering="idle_expires_at")
+    def expires(self, obj: DeviceSession) -> datetime:
+        """The earlier of the idle and the absolute expiry."""
+        return obj.expires_at
+
+    @admin.display(description=_("status"))
+    def status(self, obj: DeviceSession) -> str:
+        """Active, revoked or expired (from the row: no query)."""
+        return str(STATUS_LABELS[session_status(obj)])
+
+    @admin.display(description=_("revoke"))
+    def revoke_link(self, obj: DeviceSession) -> str:
+        """A link to the revoke page, for a session that is still active."""
+        return _revoke_link(self.admin_site.name, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Sessions are created by logins only."""
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Viewable, never editable."""
+        """Viewable, never editable: the change view is a read-only view."""
         return False
 
-    @admin.action(description="Revoke selected sessions", permissions=["delete"])
-    def revoke_selected(self, request: HttpRequest, queryset: Any) -> None:
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoking needs the model's "change" permission."""
+        return _can_revoke(request)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """No bulk delete: a deleted row is not a revocation (no signal, no marker)."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_model(self, request: HttpRequest, obj: DeviceSession) -> None:
+        """Deleting one session from its page revokes it first, so its tokens stop too."""
+        services.revoke_session(obj.pk, reason=RevokeReason.ADMIN)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        """As :meth:`delete_model`, for a queryset."""
+        services.revoke_sessions(queryset, RevokeReason.ADMIN)
+        super().delete_queryset(request, queryset)
+
+    @admin.action(description=_("Revoke selected sessions"), permissions=["revoke"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """Revoke through the service layer so the access tokens stop working too."""
         count = services.revoke_sessions(queryset, RevokeReason.ADMIN)
-        self.message_user(
-            request,
-            ngettext("%(count)d session was revoked.", "%(count)d sessions were revoked.", count)
-            % {"count": count},
-            messages.SUCCESS,
+        if count:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d session was revoked.", "%(count)d sessions were revoked.", count
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, gettext("The selected sessions had already ended."), messages.WARNING
+            )
+
+    def get_urls(self) -> list[URLPattern]:
+        """The model's URLs, plus ``<id>/revoke/`` (URL name ``…_devicesession_revoke``)."""
+        opts = self.opts
+        revoke = path(
+            "<path:object_id>/revoke/",
+            self.admin_site.admin_view(self.revoke_view),
+            name=f"{opts.app_label}_{opts.model_name}_revoke",
         )
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Revoke one session: GET asks for confirmation, POST (CSRF-checked) revokes.
+
+        After the POST, redirects to ``next`` if it is a URL of this site, else to the
+        session's page.
+        """
+        if not self.has_revoke_permission(request):
+            raise PermissionDenied
+        session = self.get_object(request, unquote(object_id))
+        if session is None:
+            raise Http404(gettext("No such device session."))
+        next_url = request.POST.get("next", request.GET.get("next", ""))
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = ""
+        if request.method == "POST":
+            if services.revoke_session(session.pk, reason=RevokeReason.ADMIN):
+                self.message_user(
+                    request,
+                    gettext("The session “%(name)s” of %(user)s was revoked.")
+                    % {"name": session.display_name, "user": session.user},
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    gettext("The session “%(name)s” had already ended.")
+                    % {"name": session.display_name},
+                    messages.WARNING,
+                )
+            if not next_url:
+                next_url = reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                    args=[session.pk],
+                    current_app=self.admin_site.name,
+                )
+            return HttpResponseRedirect(next_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Revoke session"),
+            "opts": self.opts,
+            "session": session,
+            "next": next_url,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self._revoke_template(), context)
+
+    def _revoke_template(self) -> Any:
+        try:
+            return select_template([self.revoke_confirmation_template])
+        except TemplateDoesNotExist:
+            return engines["django"].from_string(_REVOKE_TEMPLATE)
+
+
+def _has_field(model: Any, name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except Exception:
+        return False
+    return True
+
+
+def _revoke_link(site_name: str, session: DeviceSession, next_url: str = "") -> str:
+    if not session.is_active():
+        return "—"
+    opts = DeviceSession._meta
+    try:
+        url = reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_revoke",
+            args=[session.pk],
+            current_app=site_name,
+        )
+    except NoReverseMatch:  # DeviceSessionAdmin is not registered on this site.
+        return "—"
+    if next_url:
+        url = f"{url}?{urlencode({'next': next_url})}"
+    return format_html('<a href="{}">{}</a>', url, gettext("Revoke"))
+
+
+# --- The project's user admin -------------------------------------------------------------
+
+
+@admin.action(description=_("Log out everywhere"), permissions=["change"])
+def logout_everywhere_action(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]
+) -> None:
+    """Revoke every session of each selected user (reason ``admin``), with the services."""
+    users = sessions = 0
+    for user in queryset:
+        sessions += services.logout_everywhere(user, reason=RevokeReason.ADMIN)
+        users += 1
+    users_part = ngettext(
+        "%(count)d user was logged out everywhere",
+        "%(count)d users were logged out everywhere",
+        users,
+    ) % {"count": users}
+    sessions_part = ngettext(
+        "%(count)d session revoked", "%(count)d sessions revoked", sessions
+    ) % {"count": sessions}
+    modeladmin.message_user(
+        request,
+        gettext("%(users)s (%(sessions)s).") % {"users": users_part, "sessions": sessions_part},
+        messages.SUCCESS,
+    )
+
+
+# The action's name in the changelist form; unlikely to collide with a project's own.
+logout_everywhere_action.__name__ = "token_sessions_logout_everywhere"
+
+
+def _add_logout_action(model_admin: admin.ModelAdmin) -> None:
+    current = list(model_admin.actions or ())
+    if any(
+        action is logout_everywhere_action or action == logout_everywhere_action.__name__
+        for action in current
+    ):
+        return
+    # An instance attribute: the class's list (possibly shared) is left untouched.
+    model_admin.actions = [*current, logout_everywhere_action]
+
+
+def _patch_user_admin(site: admin.AdminSite) -> None:
+    model_admin = site._registry.get(get_user_model())
+    if model_admin is not None:
+        _add_logout_action(model_admin)
+
+
+def install_user_admin_action(site: admin.AdminSite) -> None:
+    """Give the user admin registered on ``site`` the "Log out everywhere" action.
+
+    Called for ``admin.site`` when this module is imported (by admin autodiscovery). The
+    user model may be registered before that (``django.contrib.auth`` listed first) or
+    after it: a custom user app listed after this one, a ``register`` in another app's
+    ``ready()`` or in ``urls.py``, or the usual ``unregister`` + ``register`` of a
+    customised ``UserAdmin``. So the action is added to the registered instance now, and
+    ``site.register`` is wrapped to add it to whatever user admin is registered later.
+
+    Why not the alternatives: a site-wide ``site.add_action()`` would show the action on
+    every model's changelist (and ``permissions=`` on it would need a method every
+    ModelAdmin has); patching the ``ModelAdmin`` *class* would change the action list of
+    every admin sharing it. Only the one registered instance changes here, and the
+    project's classes are never subclassed or re-registered.
+    """
+    if getattr(site, "_token_sessions_user_action", False):
+        return
+    register = site.register
+
+    def register_then_patch(model_or_iterable: Any, *args: Any, **kwargs: Any) -> None:
+        register(model_or_iterable, *args, **kwargs)
+        _patch_user_admin(site)
+
+    site.register = register_then_patch  # type: ignore[method-assign]
+    site._token_sessions_user_action = True  # type: ignore[attr-defined]
+    _patch_user_admin(site)
+
+
+install_user_admin_action(admin.site)
+
+
+class DeviceSessionInline(admin.TabularInline):
+    """A user's **active** sessions, read-only, each with a link to revoke it.
+
+    Only active sessions: a long-lived account may have thousands of ended ones, which
+    belong in the device-session list (search it by username), not in a form.
+    """
+
+    model = DeviceSession
+    fk_name = "user"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = _("active device sessions")
+    fields = ("device", "ip_address", "created_at", "last_seen_at", "expires", "revoke")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        """Active sessions only, most recently seen first."""
+        queryset: QuerySet[Any] = super().get_queryset(request)
+        return queryset.filter(
+            revoked_at__isnull=True,
+            idle_expires_at__gt=timezone.now(),
+            absolute_expires_at__gt=timezone.now(),
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Sessions are created by logins only."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Read-only: revocation has its own page."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Revoke, never delete."""
+        return False
+
+    @admin.display(description=_("device"))
+    def device(self, obj: DeviceSession) -> str:
+        """The user's name for the device, else the parsed label."""
+        return obj.display_name
+
+    @admin.display(description=_("expires"))
+    def expires(self, obj: DeviceSession) -> datetime:
+        """The earlier of the idle and the absolute expiry."""
+        return obj.expires_at
+
+    @admin.display(description=_("revoke"))
+    def revoke(self, obj: DeviceSession) -> str:
+        """Link to the revoke page (a POST with CSRF there), coming back to this user."""
+        user_opts = get_user_model()._meta
+        try:
+            back = reverse(
+                f"admin:{user_opts.app_label}_{user_opts.model_name}_change",
+                args=[obj.user_id],
+                current_app=self.admin_site.name,
+            )
+        except NoReverseMatch:
+            back = ""
+        return _revoke_link(self.admin_site.name, obj, back)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        """The revoke column only for who may revoke (the revoke page checks it again)."""
+        fields = list(super().get_fields(request, obj))
+        if not _can_revoke(request):
+            fields.remove("revoke")
+        return fields
+
+
+if TYPE_CHECKING:
+    _UserAdminBase = admin.ModelAdmin
+else:
+    _UserAdminBase = object
+
+
+class UserSessionsAdminMixin(_UserAdminBase):
+    """Mix into the project's user admin to show the user's active sessions inline.
+
+    ``class MyUserAdmin(UserSessionsAdminMixin, UserAdmin): ...``. Adds
+    :class:`DeviceSessionInline` to the change page (not the add page) and the
+    "Log out everywhere" action (also on admin sites other than ``admin.site``).
+    """
+
+    device_session_inline: type[admin.options.InlineModelAdmin] = DeviceSessionInline
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_logout_action(self)
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        """The admin's own inlines, plus the sessions inline when editing a user."""
+        inlines = list(super().get_inlines(request, obj))
+        if obj is not None and self.device_session_inline not in inlines:
+            inlines.append(self.device_session_inline)
+        return inlines
