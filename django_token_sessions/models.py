@@ -106,6 +106,11 @@ class DeviceSession(models.Model):
             # Housekeeping (purge) and the admin's status filters.
             models.Index(fields=["revoked_at"], name="tokensess_revoked_idx"),
             models.Index(fields=["idle_expires_at"], name="tokensess_idle_exp_idx"),
+            # The admin list on large tables: its default ordering (-last_seen_at, -pk) read
+            # backwards from an index, and the reason and created-date filters.
+            models.Index(fields=["last_seen_at", "id"], name="tokensess_last_seen_idx"),
+            models.Index(fields=["created_at"], name="tokensess_created_idx"),
+            models.Index(fields=["revoke_reason"], name="tokensess_reason_idx"),
         ]
 
     def __str__(self) -> str:
