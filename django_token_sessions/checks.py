@@ -65,6 +65,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="token_sessions.E002",
                 )
             )
+    if not _duration_ok(conf["PURGE_RETENTION"]):
+        errors.append(
+            Error(
+                "TOKEN_SESSIONS['PURGE_RETENTION'] must be a non-negative timedelta or seconds.",
+                hint="How long ended sessions are kept before tokensessions_purge deletes "
+                "them, e.g. timedelta(days=30).",
+                id="token_sessions.E017",
+            )
+        )
     cap = conf["MAX_SESSIONS_PER_USER"]
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
         errors.append(

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_CHANGE_KEEPS_CURRENT_SESSION": False,
     "LOGOUT_ON_DEACTIVATION": True,
     "ACCEPT_LEGACY_REFRESH_TOKENS": False,
+    "PURGE_RETENTION": timedelta(days=30),
 }
 
 IP_ADDRESS_STORAGE_CHOICES = ("full", "truncated", "none")
@@ -161,6 +162,10 @@ class Settings:
     @property
     def ACCEPT_LEGACY_REFRESH_TOKENS(self) -> bool:
         return bool(self._raw("ACCEPT_LEGACY_REFRESH_TOKENS"))
+
+    @property
+    def PURGE_RETENTION(self) -> timedelta:
+        return _as_timedelta(self._raw("PURGE_RETENTION"))
 
 
 app_settings = Settings()

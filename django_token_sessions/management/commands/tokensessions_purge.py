@@ -1,0 +1,139 @@
+"""``manage.py tokensessions_purge``: delete sessions that ended longer ago than a retention.
+
+A session has ended when it was revoked or passed its idle or absolute expiry; a live
+session is never deleted. Rows go in batches, each its own short transaction, so the
+command can run while traffic flows (from cron, say, daily).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ...conf import app_settings
+from ...models import DeviceSession, DeviceSessionQuerySet
+from ...revocation import CacheRevocationStore
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([dhms]?)\s*$", re.IGNORECASE)
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "seconds"}
+
+
+def parse_duration(value: str) -> timedelta:
+    """``"7d"``, ``"12h"``, ``"90m"``, ``"30s"`` or plain seconds (``"3600"``)."""
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(value)
+    number, unit = match.groups()
+    return timedelta(**{_UNITS[unit.lower()]: int(number)})
+
+
+def ended_before(cutoff: datetime) -> Q:
+    """Sessions whose end — revocation, idle or absolute expiry — came before ``cutoff``.
+
+    ``revoked_at`` and ``idle_expires_at`` are indexed, so each batch is an index scan. The
+    absolute expiry needs no term of its own: the services never set ``idle_expires_at``
+    past ``absolute_expires_at``, so a session past its absolute expiry is past its idle
+    one too. (Were that ever not so, such a session would only be purged later, never a
+    live one sooner.)
+    """
+    return Q(revoked_at__lt=cutoff) | Q(idle_expires_at__lt=cutoff)
+
+
+def purgeable(cutoff: datetime) -> DeviceSessionQuerySet:
+    """The sessions :func:`ended_before` ``cutoff``."""
+    return DeviceSession.objects.filter(ended_before(cutoff))
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session" if count == 1 else f"{count} sessions"
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete device sessions revoked or expired longer ago than the retention "
+        "(TOKEN_SESSIONS['PURGE_RETENTION'], default 30 days), in batches. Live sessions "
+        "are never deleted."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            metavar="DURATION",
+            help="retention: sessions that ended longer ago are deleted; 7d, 12h, 90m, 30s or "
+            "seconds (default: TOKEN_SESSIONS['PURGE_RETENTION'])",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=1000,
+            help="rows deleted per transaction (default 1000)",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="count the sessions to delete; delete none"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        retention = self._retention(options["older_than"])
+        batch_size: int = options["batch_size"]
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        now = timezone.now()
+        cutoff = now - retention
+
+        if options["dry_run"]:
+            count = purgeable(cutoff).count()
+            self.stdout.write(
+                f"Would delete {_sessions(count)} that ended before {cutoff.isoformat()} "
+                "(dry run: nothing deleted)."
+            )
+            return
+
+        deleted = 0
+        while True:
+            # Each batch: read up to batch_size keys, delete those rows, commit. Short
+            # transactions, so logins and refreshes are never held up for long; the
+            # condition is checked again by the DELETE itself.
+            with transaction.atomic():
+                pks = list(purgeable(cutoff).values_list("pk", flat=True)[:batch_size])
+                if pks:
+                    _total, by_model = (
+                        DeviceSession.objects.filter(pk__in=pks).filter(ended_before(cutoff))
+                    ).delete()
+                    deleted += by_model.get(DeviceSession._meta.label, 0)
+            if len(pks) < batch_size:
+                break
+            if options["verbosity"] >= 2:
+                self.stdout.write(f"  {deleted} deleted so far")
+        self.stdout.write(f"Deleted {_sessions(deleted)} that ended before {cutoff.isoformat()}.")
+
+    def _retention(self, older_than: str | None) -> timedelta:
+        if older_than is None:
+            retention = app_settings.PURGE_RETENTION
+        else:
+            try:
+                retention = parse_duration(older_than)
+            except ValueError:
+                raise CommandError(
+                    f"--older-than {older_than!r}: use a number of seconds, or a number "
+                    "followed by d, h, m or s (7d, 12h, 90m)."
+                ) from None
+        if retention < timedelta(0):
+            raise CommandError("The retention cannot be negative.")
+        # A revoked session's access tokens are refused thanks to its revocation marker,
+        # which is rebuilt from the database if the cache loses it — for as long as the
+        # row exists. So rows are kept at least as long as a marker lives.
+        floor = timedelta(seconds=CacheRevocationStore(app_settings.REVOCATION_CACHE).ttl())
+        if retention < floor:
+            self.stderr.write(
+                f"Retention raised from {retention} to {floor}: sessions revoked more "
+                "recently may still have access tokens out there, refused only while the "
+                "session's row exists."
+            )
+            retention = floor
+        return retention
