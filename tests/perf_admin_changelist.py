@@ -11,7 +11,8 @@ sessions (default 1,000,000) for ``--users`` users (default 1,000), inserted by 
 rows (``--rebuild`` inserts them again). Each changelist URL is fetched through Django's
 test client as a superuser, once to warm up and then ``--repeat`` times; the median time
 and the number of queries of one page are printed. ``--explain`` adds ``EXPLAIN ANALYZE``
-of the queries each page ran on the session table.
+of the queries each page ran on the session table; ``--stock-count`` measures with Django's
+own paginator and full result count instead, for comparison.
 """
 
 from __future__ import annotations
@@ -170,6 +171,11 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true", help="insert the rows again")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the queries")
     parser.add_argument("--only", help="run only the cases whose label contains this")
+    parser.add_argument(
+        "--stock-count",
+        action="store_true",
+        help="for comparison: Django's own Paginator and show_full_result_count = True",
+    )
     args = parser.parse_args()
 
     database = os.environ.get("PGDATABASE", "")
@@ -192,6 +198,13 @@ def main() -> int:
     from django_token_sessions.models import DeviceSession
 
     setup_test_environment()
+    if args.stock_count:
+        from django.contrib import admin
+        from django.core.paginator import Paginator
+
+        model_admin = admin.site._registry[DeviceSession]
+        model_admin.paginator = Paginator
+        model_admin.show_full_result_count = True
     call_command("migrate", verbosity=0)
     _populate(args.rows, args.users, args.rebuild)
     admin_user = get_user_model()._default_manager.filter(username="perfadmin").first()
