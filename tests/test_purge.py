@@ -100,6 +100,26 @@ def test_dry_run_counts_and_changes_nothing(user):
     assert purge("--dry-run", "--older-than", "90d")[0].startswith("Would delete 0 sessions")
 
 
+def test_batches_walk_revoked_then_expired_and_survive_equal_timestamps(user, make_user):
+    bob = make_user("bob")
+    for _ in range(2):
+        session(user, idle=timedelta(days=50))
+    # logout-everywhere revokes all of a user's sessions with one UPDATE: one timestamp.
+    for _ in range(5):
+        session(bob)
+    services.logout_everywhere(bob)
+    DeviceSession.objects.filter(user=bob).update(revoked_at=timezone.now() - timedelta(days=45))
+    live = session(user)
+
+    with CaptureQueriesContext(connection) as queries:
+        out, _ = purge("--batch-size", "2")
+
+    assert remaining() == {live}
+    assert out.startswith("Deleted 7 sessions")
+    # revoked: 2 + 2 + 1 (the last batch is short: the pass ends); expired: 2, then none.
+    assert len(deletes(queries)) == 4
+
+
 @pytest.mark.parametrize(("rows", "batch", "statements"), [(5, 2, 3), (4, 2, 2), (5, 1000, 1)])
 def test_deletes_in_batches(user, rows, batch, statements):
     for _ in range(rows):

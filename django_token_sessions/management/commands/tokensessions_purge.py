@@ -36,11 +36,11 @@ def parse_duration(value: str) -> timedelta:
 def ended_before(cutoff: datetime) -> Q:
     """Sessions whose end — revocation, idle or absolute expiry — came before ``cutoff``.
 
-    ``revoked_at`` and ``idle_expires_at`` are indexed, so each batch is an index scan. The
-    absolute expiry needs no term of its own: the services never set ``idle_expires_at``
-    past ``absolute_expires_at``, so a session past its absolute expiry is past its idle
-    one too. (Were that ever not so, such a session would only be purged later, never a
-    live one sooner.)
+    ``revoked_at`` and ``idle_expires_at`` are indexed (the command walks each index in
+    turn). The absolute expiry needs no term of its own: the services never set
+    ``idle_expires_at`` past ``absolute_expires_at``, so a session past its absolute
+    expiry is past its idle one too. (Were that ever not so, such a session would only be
+    purged later, never a live one sooner.)
     """
     return Q(revoked_at__lt=cutoff) | Q(idle_expires_at__lt=cutoff)
 
@@ -48,6 +48,13 @@ def ended_before(cutoff: datetime) -> Q:
 def purgeable(cutoff: datetime) -> DeviceSessionQuerySet:
     """The sessions :func:`ended_before` ``cutoff``."""
     return DeviceSession.objects.filter(ended_before(cutoff))
+
+
+def _delete(pks: list[Any], cutoff: datetime) -> int:
+    _total, by_model = (
+        DeviceSession.objects.filter(pk__in=pks).filter(ended_before(cutoff)).delete()
+    )
+    return by_model.get(DeviceSession._meta.label, 0)
 
 
 def _sessions(count: int) -> str:
@@ -95,21 +102,30 @@ class Command(BaseCommand):
             return
 
         deleted = 0
-        while True:
-            # Each batch: read up to batch_size keys, delete those rows, commit. Short
-            # transactions, so logins and refreshes are never held up for long; the
-            # condition is checked again by the DELETE itself.
-            with transaction.atomic():
-                pks = list(purgeable(cutoff).values_list("pk", flat=True)[:batch_size])
-                if pks:
-                    _total, by_model = (
-                        DeviceSession.objects.filter(pk__in=pks).filter(ended_before(cutoff))
-                    ).delete()
-                    deleted += by_model.get(DeviceSession._meta.label, 0)
-            if len(pks) < batch_size:
-                break
-            if options["verbosity"] >= 2:
-                self.stdout.write(f"  {deleted} deleted so far")
+        verbose = options["verbosity"] >= 2
+        # Two passes, one per indexed column: revoked before the cutoff, then idle-expired
+        # before it. Each walks its index in order from where the previous batch stopped
+        # (keyset pagination), so a batch never re-reads the rows, live or dead, that the
+        # batches before it went past: the run stays linear in what it deletes. (Picking
+        # "any ended rows, LIMIT n" instead makes every batch scan the table from its start,
+        # through the dead tuples of the batches before: quadratic on a big table.)
+        for column in ("revoked_at", "idle_expires_at"):
+            after: datetime | None = None
+            while True:
+                # Each batch its own short transaction: read up to batch_size keys, delete
+                # those rows (the DELETE checks the condition again), commit.
+                with transaction.atomic():
+                    batch = DeviceSession.objects.filter(**{f"{column}__lt": cutoff})
+                    if after is not None:
+                        batch = batch.filter(**{f"{column}__gte": after})
+                    rows = list(batch.order_by(column).values_list("pk", column)[:batch_size])
+                    if rows:
+                        deleted += _delete([pk for pk, _value in rows], cutoff)
+                if len(rows) < batch_size:
+                    break
+                after = rows[-1][1]
+                if verbose:
+                    self.stdout.write(f"  {deleted} deleted so far")
         self.stdout.write(f"Deleted {_sessions(deleted)} that ended before {cutoff.isoformat()}.")
 
     def _retention(self, older_than: str | None) -> timedelta:
