@@ -197,7 +197,7 @@ def test_a_purged_session_leaves_its_legacy_exchange_record(user):
 
     pk = session(user, revoked=timedelta(days=40))
     record = LegacyTokenExchange.objects.create(
-        jti="legacy-jti", user=user, session_id=pk, expires_at=timezone.now()
+        jti="legacy-jti", user=user, session_id=pk, expires_at=timezone.now() + timedelta(days=1)
     )
 
     purge()
@@ -249,3 +249,25 @@ def test_check_accepts_a_retention():
     for value in (timedelta(days=7), 3600, 0):
         with override_settings(TOKEN_SESSIONS={"PURGE_RETENTION": value}):
             assert check_settings() == []
+
+
+def test_purge_also_drops_expired_legacy_token_records(user):
+    import io
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from django_token_sessions.models import LegacyTokenExchange
+
+    now = timezone.now()
+    LegacyTokenExchange.objects.create(
+        jti="old",
+        user=user,
+        exchanged_at=now - timedelta(days=9),
+        expires_at=now - timedelta(days=2),
+    )
+    LegacyTokenExchange.objects.create(
+        jti="live", user=user, exchanged_at=now, expires_at=now + timedelta(days=2)
+    )
+    call_command("tokensessions_purge", stdout=io.StringIO())
+    assert list(LegacyTokenExchange.objects.values_list("jti", flat=True)) == ["live"]

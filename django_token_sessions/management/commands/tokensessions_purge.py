@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ...conf import app_settings
+from ...legacy import purge_exchanges
 from ...models import DeviceSession, DeviceSessionQuerySet
 from ...revocation import CacheRevocationStore
 
@@ -127,6 +128,10 @@ class Command(BaseCommand):
                 if verbose:
                     self.stdout.write(f"  {deleted} deleted so far")
         self.stdout.write(f"Deleted {_sessions(deleted)} that ended before {cutoff.isoformat()}.")
+        # Records of exchanged legacy simplejwt tokens are only needed until those expire.
+        exchanges = purge_exchanges(now)
+        if exchanges:
+            self.stdout.write(f"Deleted {exchanges} expired legacy token record(s).")
 
     def _retention(self, older_than: str | None) -> timedelta:
         if older_than is None:
