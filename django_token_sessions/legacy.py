@@ -38,7 +38,7 @@ from .conf import app_settings, jwt_settings
 from .device import ClientInfo
 from .exceptions import TokenExpired, TokenInvalid, TokenReused, UserInactive, UserNotFound
 from .models import LegacyTokenExchange
-from .tokens import get_token_backend
+from .tokens import get_token_backend, token_text
 
 __all__ = [
     "LegacyAccessToken",
@@ -73,22 +73,11 @@ class LegacyAccessToken(_LiveBackendMixin, AccessToken):
     session_id = None
 
 
-def _text(raw: Any) -> str:
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise TokenInvalid() from exc
-    if not isinstance(raw, str) or not raw:
-        raise TokenInvalid()
-    return raw
-
-
 def _verified_payload(raw: Any) -> dict[str, Any]:
     """The claims of a token whose signature (and ``exp``, audience, issuer) check out."""
     try:
         payload: dict[str, Any] = get_token_backend().decode(
-            _text(raw),  # type: ignore[arg-type]
+            token_text(raw),  # type: ignore[arg-type]
             verify=True,
         )
     except TokenBackendExpiredToken as exc:

@@ -193,7 +193,9 @@ def mint_pair(
     )
 
 
-def _decode(cls: type[_SessionToken], raw: Any) -> _SessionToken:
+def token_text(raw: Any) -> str:
+    """An encoded token as ``str``; anything else (non-ASCII bytes, empty, not text) is
+    :class:`TokenInvalid`."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("ascii")
@@ -201,8 +203,13 @@ def _decode(cls: type[_SessionToken], raw: Any) -> _SessionToken:
             raise TokenInvalid() from exc
     if not isinstance(raw, str) or not raw:
         raise TokenInvalid()
+    return raw
+
+
+def _decode(cls: type[_SessionToken], raw: Any) -> _SessionToken:
+    raw = token_text(raw)
     try:
-        return cls(raw)  # type: ignore[arg-type]
+        return cls(raw)
     except ExpiredTokenError as exc:
         raise TokenExpired() from exc
     except TokenError as exc:

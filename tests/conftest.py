@@ -129,6 +129,24 @@ def user(make_user: Any) -> Any:
 
 
 @pytest.fixture
+def superuser(make_user: Any) -> Any:
+    """A superuser, ``root``."""
+    return get_user_model().objects.create_superuser(
+        username="root", password="pw-root-1234", email="root@example.com"
+    )
+
+
+@pytest.fixture
+def admin_client(superuser: Any) -> Any:
+    """A Django test client logged in to the admin as :func:`superuser`."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
 def api() -> APIClient:
     return APIClient()
 

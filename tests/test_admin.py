@@ -49,20 +49,6 @@ mixin_site.register(DeviceSession, DeviceSessionAdmin)
 urlpatterns = [path("mixin-admin/", mixin_site.urls), *tests.urls.urlpatterns]
 
 
-@pytest.fixture
-def superuser():
-    return get_user_model().objects.create_superuser(
-        username="root", password="pw-root-1234", email="root@example.com"
-    )
-
-
-@pytest.fixture
-def admin_client(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
 def staff_client(*codenames, username="staff"):
     staff = get_user_model().objects.create_user(
         username=username, password="pw-staff-1234", email=f"{username}@example.com", is_staff=True

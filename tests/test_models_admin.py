@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.test import Client
 from django.utils import timezone
 
 from django_token_sessions import services
@@ -83,13 +82,9 @@ def test_deleting_a_user_deletes_their_sessions(user, login):
     assert not DeviceSession.objects.exists()
 
 
-def test_admin_user_delete_just_works(user, login, make_user):
+def test_admin_user_delete_just_works(user, login, make_user, admin_client):
     login(user)
-    admin = get_user_model().objects.create_superuser(
-        username="root", password="pw-root-1234", email="root@example.com"
-    )
-    client = Client()
-    client.force_login(admin)
+    client = admin_client
     opts = get_user_model()._meta
     url = f"/admin/{opts.app_label}/{opts.model_name}/{user.pk}/delete/"
     assert client.get(url).status_code == 200
@@ -99,13 +94,9 @@ def test_admin_user_delete_just_works(user, login, make_user):
     assert not DeviceSession.objects.exists()
 
 
-def test_admin_revoke_action_goes_through_the_services(user, login):
+def test_admin_revoke_action_goes_through_the_services(user, login, admin_client):
     body = login(user)
-    admin = get_user_model().objects.create_superuser(
-        username="root", password="pw-root-1234", email="root@example.com"
-    )
-    client = Client()
-    client.force_login(admin)
+    client = admin_client
     url = "/admin/token_sessions/devicesession/"
     assert client.get(url).status_code == 200
     response = client.post(

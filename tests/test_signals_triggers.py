@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.core.management import call_command
 from django.db import transaction
-from django.test import Client, override_settings
+from django.test import override_settings
 from django.utils import timezone
 
 from django_token_sessions import services, signals
@@ -186,13 +186,9 @@ def test_changepassword_command(user, login):
     _assert_logged_out([body])
 
 
-def test_admin_password_change(user, login):
+def test_admin_password_change(user, login, admin_client):
     body = login(user)
-    admin = get_user_model().objects.create_superuser(
-        username="root", password="pw-root-1234", email="root@example.com"
-    )
-    client = Client()
-    client.force_login(admin)
+    client = admin_client
     opts = get_user_model()._meta
     url = f"/admin/{opts.app_label}/{opts.model_name}/{user.pk}/password/"
     data = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
@@ -257,13 +253,9 @@ def test_deactivation_by_save(user, login):
     assert again == []
 
 
-def test_deactivation_in_the_admin(user, login):
+def test_deactivation_in_the_admin(user, login, admin_client):
     body = login(user)
-    admin = get_user_model().objects.create_superuser(
-        username="root", password="pw-root-1234", email="root@example.com"
-    )
-    client = Client()
-    client.force_login(admin)
+    client = admin_client
     opts = get_user_model()._meta
     url = f"/admin/{opts.app_label}/{opts.model_name}/{user.pk}/change/"
     form = client.get(url).context["adminform"].form
