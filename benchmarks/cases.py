@@ -57,14 +57,22 @@ class Case:
     uses_redis: bool = False
     reference: bool = False  # the row ratios are taken against
     skipped: str = ""
+    versus: str = ""  # operations table: the key of the simplejwt counterpart
+    max_batch: int | None = None  # operations that need a fresh set-up each: 1
+    every: int = 1  # measured only in every n-th round (slow set-ups)
+    count_ops: int | None = None  # operations in the counting pass (default COUNT_OPS)
+    settings_overrides: dict[str, Any] | None = None  # other settings (e.g. SIMPLE_JWT)
 
     @contextlib.contextmanager
     def settings(self) -> Iterator[None]:
         """The settings the case runs under (entered and left outside the timed region)."""
-        if self.token_sessions is None:
+        overrides = dict(self.settings_overrides or {})
+        if self.token_sessions is not None:
+            overrides["TOKEN_SESSIONS"] = self.token_sessions
+        if not overrides:
             yield
             return
-        with override_settings(TOKEN_SESSIONS=self.token_sessions):
+        with override_settings(**overrides):
             yield
 
 

@@ -107,6 +107,7 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
     from .cases import BenchmarkError, build_cases, check_request_identity, make_fixture
     from .cases import sanity_check as run_once
     from .measure import FallbackCounter, close_info_clients, count, interleave
+    from .operations import build_operation_cases
 
     log = _Collect()
     revocation_logger = logging.getLogger("django_token_sessions.revocation")
@@ -117,6 +118,7 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
     try:
         fixture = make_fixture()
         cases = build_cases(fixture, services.redis_ok, services.redis_reason)
+        cases += build_operation_cases(services.redis_ok, args.quick)
         active = [case for case in cases if not case.skipped]
         try:
             # The first cache-mode request finds no readiness key (Redis was just cleared),
@@ -174,6 +176,7 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
             "header": header,
             "requests": report.rows(ordered, "request"),
             "raw": report.rows(ordered, "raw"),
+            "operations": report.ops_rows(ordered),
             "fallbacks": {"warm_up": warm_up_fallbacks, "timed": timed_fallbacks},
             "revocation_log": log.messages,
         }
@@ -182,6 +185,10 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
             key = "requests" if group == "request" else "raw"
             print("\n".join(report.text_table(group, document[key])))
             print()
+        print("\n".join(report.ops_text_table(document["operations"])))
+        print()
+        mode = "cache" if services.redis_ok else "db"
+        document["notes"].append(report.OPS_NOTE.format(mode=mode))
         for note in document["notes"]:
             print(f"* {note}")
         elapsed = time.monotonic() - started

@@ -158,6 +158,8 @@ def django_settings(database: dict[str, Any], redis_url: str, redis_ok: bool) ->
             "django.contrib.auth",
             "django.contrib.contenttypes",
             "rest_framework",
+            # For the operations table: simplejwt's rotation with blacklisting.
+            "rest_framework_simplejwt.token_blacklist",
             "django_token_sessions",
         ],
         # Not on the measured path (the view is called directly); present so the system
@@ -181,6 +183,10 @@ def django_settings(database: dict[str, Any], redis_url: str, redis_ok: bool) ->
             "SIGNING_KEY": SIGNING_KEY,
             # Long enough for any run; not over an hour (check token_sessions.W004).
             "ACCESS_TOKEN_LIFETIME": timedelta(hours=1),
+            # simplejwt's own rotation, for its refresh row in the operations table (our
+            # package ignores these two; its tokens are never in simplejwt's tables).
+            "ROTATE_REFRESH_TOKENS": True,
+            "BLACKLIST_AFTER_ROTATION": True,
         },
         "TOKEN_SESSIONS": {
             "REVOCATION_CHECK": "cache",

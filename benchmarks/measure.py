@@ -170,6 +170,7 @@ def count(case: Case, ops: int, redis_cache: Any, redis_url: str | None) -> Coun
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    ops = min(ops, case.count_ops or ops)
     with case.settings():
         batch = case.make_batch(ops)
         before = _server_commands(redis_url) if redis_url else None
@@ -192,6 +193,7 @@ def count(case: Case, ops: int, redis_cache: Any, redis_url: str | None) -> Coun
 
 def _time_batch(case: Case, n: int) -> float:
     """Microseconds per operation for one batch of ``n``."""
+    n = min(n, case.max_batch or n)
     with case.settings():
         batch = case.make_batch(n)
         start = time.perf_counter_ns()
@@ -213,6 +215,9 @@ def interleave(
     # Calibration: one operation each, then warm-up rounds of about batch_ms that also size
     # the batches for the measured rounds.
     for case in cases:
+        if case.max_batch == 1:  # one operation per batch: nothing to size
+            results[case.key].batch = 1
+            continue
         per_op = _time_batch(case, 10)
         results[case.key].batch = _batch_size(per_op, batch_ms)
     shuffler = random.Random(seed)
@@ -220,10 +225,13 @@ def interleave(
         order = list(cases)
         shuffler.shuffle(order)
         for case in order:
+            if r % case.every if r >= 0 else case.every > 1:
+                continue  # a slow set-up: measured in fewer rounds (warmed by the sanity check)
             result = results[case.key]
             per_op = _time_batch(case, result.batch)
             if r < 0:
-                result.batch = _batch_size(per_op, batch_ms)
+                if case.max_batch != 1:
+                    result.batch = _batch_size(per_op, batch_ms)
             else:
                 result.samples_us.append(per_op)
         if progress is not None:

@@ -291,6 +291,116 @@ def notes(document: dict[str, Any]) -> list[str]:
     return out
 
 
+OPS_TITLE = "Operations, ours vs plain simplejwt (through the real DRF views, in-process)"
+OPS_HEADERS = ["", "median µs", "p25-p75 µs", "ops/s", "ours/sj", "rounds", "SQL/op", "RT/op"]
+OPS_NOTE = (
+    "Operations: ours/sj is our median over the simplejwt row's just below it (paired ratio "
+    "in the JSON). simplejwt runs with ROTATE_REFRESH_TOKENS, BLACKLIST_AFTER_ROTATION and "
+    "its token_blacklist app; ours with LOGIN_THROTTLE_RATE=None (its default 10/min would "
+    "refuse the benchmark) and REVOCATION_CHECK={mode}. Refresh tokens are minted, and "
+    "logout-everywhere's sessions/outstanding tokens bulk-created, before the clock starts; a "
+    "logout-everywhere row is one operation per batch, measured in the rounds shown. "
+    "simplejwt's logout-everywhere is the hand-written loop: BlacklistedToken.objects."
+    "get_or_create(token=t) for each of the user's OutstandingTokens not yet blacklisted, in "
+    "autocommit. The password hasher is MD5, so hashing does not hide the rest."
+)
+
+
+def ops_rows(results: dict[str, Result]) -> list[dict[str, Any]]:
+    """The operations table: each of our rows is compared with its simplejwt row."""
+    out = []
+    for result in results.values():
+        case = result.case
+        if case.group != "ops":
+            continue
+        row: dict[str, Any] = {"key": case.key, "label": case.label, "versus": case.versus}
+        if case.skipped or not result.samples_us:
+            row["skipped"] = case.skipped or "not measured"
+            out.append(row)
+            continue
+        row.update(
+            median_us=result.median,
+            p25_us=result.quantile(0.25),
+            p75_us=result.quantile(0.75),
+            ops_per_s=1e6 / result.median,
+            rounds=len(result.samples_us),
+            batch=min(result.batch, case.max_batch or result.batch),
+            samples_us=[round(s, 3) for s in result.samples_us],
+            ratio=None,
+            paired_ratio=None,
+        )
+        other = results.get(case.versus) if case.versus else None
+        if other is not None and other.samples_us:
+            row["ratio"] = result.median / other.median
+            if len(other.samples_us) == len(result.samples_us):
+                paired = sorted(
+                    a / b for a, b in zip(result.samples_us, other.samples_us, strict=True)
+                )
+                row["paired_ratio"] = paired[len(paired) // 2]
+        counts = result.counts
+        if counts is not None:
+            row.update(
+                sql_per_op=counts.sql,
+                redis_round_trips_per_op=counts.redis_round_trips,
+                cache_api_calls_per_op=counts.cache_calls,
+                counted_ops=counts.ops,
+                # Parameters are inlined: a loop over 1,000 tokens has 1,000 distinct ones.
+                sql_statements_sample=counts.statements[:10],
+            )
+        out.append(row)
+    return out
+
+
+def _ops_cells(row: dict[str, Any], is_theirs: bool) -> list[str]:
+    if "skipped" in row:
+        return [row["skipped"]]
+    ratio = "" if is_theirs else "—"
+    if row["ratio"] is not None:
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] >= 0.1 else f"{row['ratio']:.4f}"
+    return [
+        f"{row['median_us']:,.1f}",
+        f"{row['p25_us']:,.1f}-{row['p75_us']:,.1f}",
+        f"{row['ops_per_s']:,.0f}",
+        ratio,
+        str(row["rounds"]),
+        _fmt_count(row.get("sql_per_op")),
+        _fmt_count(row.get("redis_round_trips_per_op")),
+    ]
+
+
+def _ops_body(table_rows: list[dict[str, Any]]) -> list[list[str]]:
+    theirs = {row["versus"] for row in table_rows if row.get("versus")}
+    return [[row["label"], *_ops_cells(row, row["key"] in theirs)] for row in table_rows]
+
+
+def ops_text_table(table_rows: list[dict[str, Any]]) -> list[str]:
+    headers = OPS_HEADERS
+    body = _ops_body(table_rows)
+    full = [r for r in [headers, *body] if len(r) == len(headers)]
+    widths = [max(len(r[i]) for r in full) for i in range(len(headers))]
+    widths[0] = max(len(r[0]) for r in [headers, *body])
+
+    def fmt(cells: list[str]) -> str:
+        if len(cells) == 2:
+            return f"{cells[0]:<{widths[0]}}  {cells[1]}"
+        parts = [f"{cells[0]:<{widths[0]}}"]
+        parts += [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join(parts).rstrip()
+
+    lines = [OPS_TITLE, "", fmt(headers), "-" * len(fmt(headers))]
+    return lines + [fmt(r) for r in body]
+
+
+def ops_markdown_table(table_rows: list[dict[str, Any]]) -> list[str]:
+    lines = [f"**{OPS_TITLE}**", "", "| " + " | ".join(OPS_HEADERS) + " |"]
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(OPS_HEADERS) - 1)) + "|")
+    for cells in _ops_body(table_rows):
+        if len(cells) == 2:
+            cells = cells + [""] * (len(OPS_HEADERS) - 2)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_json(path: str, document: dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(document, indent=2, default=str) + "\n")
 
@@ -300,5 +410,7 @@ def write_markdown(path: str, document: dict[str, Any]) -> None:
     lines += ["```", *document["header"], "```", ""]
     lines += [*markdown_table("request", document["requests"]), ""]
     lines += [*markdown_table("raw", document["raw"]), ""]
+    if document.get("operations"):
+        lines += [*ops_markdown_table(document["operations"]), ""]
     lines += [f"- {note}" for note in document["notes"]]
     Path(path).write_text("\n".join(lines) + "\n")
