@@ -40,7 +40,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .models import DeviceSession, RevokeReason
+from .models import DeviceSession, RevokeReason, model_has_field
 
 __all__ = [
     "DeviceSessionAdmin",
@@ -74,7 +74,7 @@ def _user_search_fields() -> list[str]:
     user_model = get_user_model()
     fields = [user_model.USERNAME_FIELD]
     email = user_model.get_email_field_name()
-    if email not in fields and _has_field(user_model, email):
+    if email not in fields and model_has_field(user_model, email):
         fields.append(email)
     return fields
 
@@ -428,14 +428,6 @@ class DeviceSessionAdmin(admin.ModelAdmin):
             return select_template([self.revoke_confirmation_template])
         except TemplateDoesNotExist:
             return engines["django"].from_string(_REVOKE_TEMPLATE)
-
-
-def _has_field(model: Any, name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except Exception:
-        return False
-    return True
 
 
 def _revoke_link(site_name: str, session: DeviceSession, next_url: str = "") -> str:

@@ -34,7 +34,7 @@ from .exceptions import (
     UserInactive,
     UserNotFound,
 )
-from .models import DeviceSession, RevokeReason
+from .models import DeviceSession, RevokeReason, model_has_field
 from .revocation import get_revocation_store
 from .tokens import SessionRefreshToken, TokenPair, decode_refresh, mint_pair, new_jti
 
@@ -178,7 +178,7 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
         # run it as one UPDATE too.
         user_model = get_user_model()
         users = user_model._default_manager.filter(pk=OuterRef("user_id"))
-        if api.CHECK_USER_IS_ACTIVE and _has_field(user_model, "is_active"):
+        if api.CHECK_USER_IS_ACTIVE and model_has_field(user_model, "is_active"):
             users = users.filter(is_active=True)
         sessions = sessions.filter(Exists(users))
     else:
@@ -209,14 +209,6 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
         )
         return IssuedSession(token.session_id, token.user_id, tokens)
     return _refresh_refused(token, now, client, retry=retry)
-
-
-def _has_field(model: Any, name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except Exception:
-        return False
-    return True
 
 
 def _refresh_refused(
