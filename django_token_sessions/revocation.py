@@ -7,8 +7,9 @@
   out everywhere writes one ``token_sessions:revoked_user:<user id>`` "not before" marker,
   whatever the number of sessions. A check reads both, plus a readiness key, in one
   ``get_many`` round trip and makes no database query.
-- ``"db"``: one indexed primary-key query per request; for deployments without a shared
-  cache.
+- ``"db"``: an indexed primary-key lookup per request, for deployments without a shared
+  cache. :class:`~.authentication.SessionJWTAuthentication` folds it into its user query
+  as an ``EXISTS``, so it costs no query of its own.
 - ``"off"``: no check; access tokens live until they expire (plain stateless JWT).
 
 Markers expire when the last access token they could refuse has expired, so the cache

@@ -6,10 +6,15 @@ import logging
 import socket
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache, caches
 from django.test import override_settings
+from django.utils import timezone
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
 from django_token_sessions import revocation, services
+from django_token_sessions.authentication import SessionJWTAuthentication
 from django_token_sessions.models import DeviceSession
 from tests.conftest import require_service
 from tests.utils import bearer
@@ -110,6 +115,32 @@ def test_off_is_the_stateless_baseline(user, login, django_assert_num_queries):
 def test_db_mode_refuses_on_the_next_request(user, login):
     body = login(user)
     DeviceSession.objects.update(revoked_at="2026-01-01T00:00:00Z", revoke_reason="admin")
+    assert me(body["access"]) == (401, "session_revoked")
+
+
+class _OwnUserLookup(SessionJWTAuthentication):
+    """A project's subclass that loads the user its own way (no combined query)."""
+
+    def get_user(self, validated_token):
+        return get_user_model().objects.get(pk=validated_token["user_id"])
+
+
+@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
+def test_db_mode_checks_the_session_even_when_get_user_is_overridden(user, login, rf):
+    body = login(user)
+    request = Request(rf.get("/", HTTP_AUTHORIZATION=f"Bearer {body['access']}"))
+    assert _OwnUserLookup().authenticate(request)[0] == user
+    DeviceSession.objects.update(revoked_at=timezone.now(), revoke_reason="admin")
+    with pytest.raises(AuthenticationFailed) as caught:
+        _OwnUserLookup().authenticate(request)
+    assert caught.value.detail["code"] == "session_revoked"
+
+
+@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
+def test_db_mode_refuses_a_session_of_another_user(user, make_user, login):
+    body = login(user)
+    other = make_user("mallory")
+    DeviceSession.objects.update(user=other)
     assert me(body["access"]) == (401, "session_revoked")
 
 
