@@ -1,0 +1,162 @@
+"""The example project under gunicorn on PostgreSQL and Redis, as a deployment runs it.
+
+Shared by tests/test_multiprocess.py and tests/test_faults.py so both start it the same
+way: :func:`example_database` makes a fresh, migrated PostgreSQL database with the demo
+user, :func:`serve` runs gunicorn (4 sync workers) on it with the given ``REDIS_URL`` and
+``DEMO_*`` switches, and the access log names the worker pid of every request.
+
+:func:`require_stack` skips a test on a laptop without PostgreSQL, Redis, gunicorn,
+psycopg or django-redis, and fails it when ``CI`` is set (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import require_service
+from tests.example_server import MANAGE, REPO, _server_env
+
+WORKERS = 4
+PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+#: Safety net for starting and stopping processes, in seconds. Never asserted on.
+START_TIMEOUT = 60
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def require_stack(*, shared_redis: bool = True) -> None:
+    """Skip (or fail in CI) unless PostgreSQL, the Python modules and, if asked, Redis on
+    127.0.0.1:6379 are there. Tests that run their own redis-server pass ``False``."""
+    require_service(listening(5432), "needs PostgreSQL on 127.0.0.1:5432")
+    if shared_redis:
+        require_service(listening(6379), "needs Redis on 127.0.0.1:6379")
+    for module in ("gunicorn", "psycopg", "django_redis", "redis"):
+        require_service(_importable(module), f"needs {module} (pip install '.[redis]' gunicorn)")
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
+    """Poll ``condition()`` every 50 ms until true; RuntimeError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def example_database(workdir: Path) -> Iterator[str]:
+    """A new PostgreSQL database, migrated, with the demo user; yields its DATABASE_URL.
+
+    Dropped afterwards (``WITH (FORCE)``: a killed worker may leave a backend behind).
+    """
+    import psycopg
+
+    name = f"tokensessions_mp_{uuid.uuid4().hex[:8]}"
+    url = f"postgres://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            env = _server_env(workdir / "unused.sqlite3")
+            env["DATABASE_URL"] = url
+            for command in (["migrate", "--noinput", "-v", "0"], ["create_demo_user"]):
+                subprocess.run(
+                    [sys.executable, str(MANAGE), *command],
+                    env=env, cwd=REPO, check=True, timeout=120, capture_output=True,
+                )  # fmt: skip
+            yield url
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Server:
+    """A running gunicorn: its base URL and its access log (``<pid> <status> <path>``)."""
+
+    base: str
+    access_log: Path
+    error_log: Path
+
+    def log_mark(self) -> int:
+        """The access log's line count now: pass it to :meth:`workers_seen` later."""
+        return len(self.access_log.read_text().splitlines())
+
+    def workers_seen(self, since: int, path: str) -> set[str]:
+        """Pids of the workers that served ``path`` in the access log after ``since``."""
+        lines = self.access_log.read_text().splitlines()[since:]
+        pattern = re.compile(rf"<?(\d+)>? \d+ {re.escape(path)}$")
+        return {m.group(1) for line in lines if (m := pattern.match(line))}
+
+    def errors(self) -> str:
+        """The tail of gunicorn's error log, for assertion messages."""
+        return self.error_log.read_text(errors="replace")[-4000:]
+
+
+@contextmanager
+def serve(
+    workdir: Path, database_url: str, redis_url: str, *, workers: int = WORKERS, **env: str
+) -> Iterator[Server]:
+    """The example project under gunicorn; ``env`` adds settings (``DEMO_...="5"``)."""
+    server_env = _server_env(workdir / "unused.sqlite3")
+    server_env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, **env)
+    port = free_port()
+    access_log = workdir / f"access-{port}.log"
+    error_log = workdir / f"error-{port}.log"
+    access_log.touch()
+    with error_log.open("wb") as err:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn",
+                "--chdir", str(REPO / "example_project"),
+                "--workers", str(workers),
+                "--bind", f"127.0.0.1:{port}",
+                # A stuck request is killed rather than hanging the test run.
+                "--timeout", "30",
+                # One line per request naming the worker's pid: proof the load was spread.
+                "--access-logfile", str(access_log),
+                "--access-logformat", "%(p)s %(s)s %(U)s",
+                "example.wsgi",
+            ],
+            env=server_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    server = Server(f"http://127.0.0.1:{port}", access_log, error_log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not listening(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start:\n{server.errors()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
