@@ -1,5 +1,7 @@
 """App configuration."""
 
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -26,3 +28,6 @@ class TokenSessionsConfig(AppConfig):
             user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="token_sessions_user_saved"
         )
         request_started.connect(reset_current_session, dispatch_uid="token_sessions_reset")
+        # The OpenAPI extensions, with the optional "schema" extra (drf-spectacular) only.
+        if find_spec("drf_spectacular") is not None:
+            from . import schema  # noqa: F401

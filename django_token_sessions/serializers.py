@@ -72,3 +72,27 @@ class DeviceSessionSerializer(serializers.ModelSerializer):
     def get_current(self, obj: DeviceSession) -> bool:
         """True for the session the request was made with."""
         return bool(obj.pk == self.context.get("current_session_id"))
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    """The body of a successful refresh: a new access token and, for native clients, refresh.
+
+    Documentation only (the OpenAPI schema): the views build this body themselves.
+    """
+
+    access = serializers.CharField(help_text="Access token (JWT), sent as `Bearer <access>`.")
+    refresh = serializers.CharField(
+        required=False,
+        help_text=(
+            "Refresh token (JWT), in the body only with the body transport "
+            "(`X-Token-Transport: body`); with the cookie transport it is in the "
+            "HttpOnly refresh cookie instead and this field is absent."
+        ),
+    )
+    access_expires_at = serializers.DateTimeField(help_text="When the access token expires.")
+
+
+class LoginResponseSerializer(TokenResponseSerializer):
+    """The body of a successful login: the tokens and the new device session."""
+
+    session = DeviceSessionSerializer(help_text="The device session this login created.")

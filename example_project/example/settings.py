@@ -2,6 +2,7 @@
 
 import os
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -25,6 +26,13 @@ INSTALLED_APPS = [
     "example",
     "demo",
 ]
+# The OpenAPI schema (/api/schema/, /api/docs/) needs the "schema" extra; without it the
+# example runs as before. The sidecar serves Swagger UI's files locally (no CDN).
+SCHEMA_ENABLED = find_spec("drf_spectacular") is not None
+if SCHEMA_ENABLED:
+    INSTALLED_APPS.append("drf_spectacular")
+    if find_spec("drf_spectacular_sidecar") is not None:
+        INSTALLED_APPS.append("drf_spectacular_sidecar")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -103,6 +111,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+if SCHEMA_ENABLED:
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+    SPECTACULAR_SETTINGS = {
+        "TITLE": "django-token-sessions example API",
+        "DESCRIPTION": "Device sessions with rotating refresh tokens (django-token-sessions).",
+        "VERSION": "1.0.0",
+        "SERVE_INCLUDE_SCHEMA": False,
+        # Only the API: the admin and the demo page are not part of it.
+        "SCHEMA_PATH_PREFIX": "/api/",
+    }
+    if "drf_spectacular_sidecar" in INSTALLED_APPS:
+        SPECTACULAR_SETTINGS.update(
+            SWAGGER_UI_DIST="SIDECAR",
+            SWAGGER_UI_FAVICON_HREF="SIDECAR",
+            REDOC_DIST="SIDECAR",
+        )
 
 # Short lifetimes so a visitor sees rotation happen; a real project keeps the defaults
 # (15 minutes / 7 days).

@@ -1,0 +1,355 @@
+# drf-spectacular's OpenApiExtension.__init_subclass__ (its registry) is untyped.
+# mypy: disable-error-code="no-untyped-call"
+"""OpenAPI 3 description of the endpoints, for drf-spectacular (the ``schema`` extra).
+
+:class:`~.apps.TokenSessionsConfig` imports this module only when drf-spectacular is
+installed; nothing else does, so the views never depend on it. The extensions document
+the views from the outside: each one swaps its view for a subclass carrying
+``extend_schema`` (drf-spectacular's ``OpenApiViewExtension``), and the bearer scheme is
+registered for :class:`~.authentication.SessionJWTAuthentication` and its subclasses.
+
+Every error body is ``{"detail", "code"}`` (:func:`.views.exception_handler`); each status
+lists the exact ``code`` values it can carry, so clients can branch on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.extensions import OpenApiViewExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+
+from .conf import app_settings
+from .serializers import (
+    DeviceSessionSerializer,
+    LoginResponseSerializer,
+    LoginSerializer,
+    LogoutAllSerializer,
+    RenameSessionSerializer,
+    TokenResponseSerializer,
+)
+from .transport import TRANSPORT_HEADER
+
+TAGS = ["token-sessions"]
+
+#: The codes of a 400: a body that fails validation (with per-field ``errors``), or no JSON.
+BAD_REQUEST = ("invalid_request", "parse_error")
+#: The codes of a 401 to a bearer access token (``Authorization: Bearer <access>``).
+BEARER_FAILURES = (
+    "not_authenticated",
+    "bad_authorization_header",
+    "token_invalid",
+    "token_expired",
+    "session_revoked",
+    "user_not_found",
+    "user_inactive",
+    "revocation_unavailable",
+)
+#: The codes of a 401 to a refresh token (refresh and logout).
+REFRESH_FAILURES = (
+    "token_invalid",
+    "token_expired",
+    "token_reused",
+    "session_not_found",
+    "session_revoked",
+    "session_expired",
+    "user_not_found",
+    "user_inactive",
+)
+
+
+def error_schema(codes: tuple[str, ...], *, with_errors: bool = False) -> dict[str, Any]:
+    """The JSON schema of an error body whose ``code`` is one of ``codes``."""
+    properties: dict[str, Any] = {
+        "detail": {"type": "string", "description": "Human-readable message; may be translated."},
+        "code": {
+            "type": "string",
+            "enum": sorted(set(codes)),
+            "description": "Stable, machine-readable error code: branch on this, not on detail.",
+        },
+    }
+    if with_errors:
+        properties["errors"] = {
+            "type": "object",
+            "description": "With `invalid_request`: the messages of each invalid field.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        }
+    return {"type": "object", "properties": properties, "required": ["detail", "code"]}
+
+
+def _error(description: str, *codes: str, with_errors: bool = False) -> OpenApiResponse:
+    return OpenApiResponse(
+        response=error_schema(codes, with_errors=with_errors), description=description
+    )
+
+
+_BAD_REQUEST = _error(
+    "The body is not JSON (`parse_error`) or fails validation (`invalid_request`, with `errors`).",
+    *BAD_REQUEST,
+    with_errors=True,
+)
+_UNSUPPORTED = _error("The body is not `application/json`.", "unsupported_media_type")
+_BEARER_401 = _error(
+    "No, or a refused, bearer access token. `session_revoked` takes effect on the very "
+    "next request after a logout or revocation.",
+    *BEARER_FAILURES,
+)
+_NOT_FOUND = _error("No active session with this id among the user's own.", "not_found")
+
+
+def _refresh_cookie() -> OpenApiParameter:
+    # The name is a setting: read it when the schema is generated, not at import.
+    return OpenApiParameter(
+        name=app_settings.REFRESH_COOKIE_NAME,
+        location=OpenApiParameter.COOKIE,
+        type=OpenApiTypes.STR,
+        required=False,
+        description=(
+            "The refresh token, as set by login with the cookie transport (HttpOnly). Used "
+            "when the body has no `refresh`; the request must then pass Django's CSRF check "
+            "(the CSRF token in the `X-CSRFToken` header, or a same-origin `Origin`), "
+            "else 403 `csrf_failed`."
+        ),
+    )
+
+
+def _set_cookie(*statuses: int, what: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name="Set-Cookie",
+        location=OpenApiParameter.HEADER,
+        type=OpenApiTypes.STR,
+        response=list(statuses),
+        description=f"With the cookie transport: {what} the HttpOnly refresh cookie.",
+    )
+
+
+_TRANSPORT_HEADER = OpenApiParameter(
+    name=TRANSPORT_HEADER,
+    location=OpenApiParameter.HEADER,
+    type=OpenApiTypes.STR,
+    enum=["body", "cookie"],
+    required=False,
+    description=(
+        "`body` asks for the refresh token in the JSON body (native clients), if the "
+        "deployment allows it (`ALLOW_BODY_TRANSPORT`). Otherwise the deployment's "
+        "`REFRESH_TOKEN_TRANSPORT` decides (default: the HttpOnly cookie)."
+    ),
+)
+
+# The refresh token of refresh and logout: in the body, or else in the cookie.
+_REFRESH_BODY = {
+    "type": "object",
+    "properties": {
+        "refresh": {
+            "type": "string",
+            "maxLength": 8192,
+            "description": "The refresh token. Omit the body to use the refresh cookie.",
+        }
+    },
+    "required": ["refresh"],
+}
+
+
+def _login_view(view: Any) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id="token_sessions_login",
+            summary="Log in: create a device session",
+            description=(
+                "Checks the credentials (the user model's `USERNAME_FIELD` is accepted in "
+                "place of `username`) and starts a device session. The refresh token is "
+                "returned in the body or set as an HttpOnly cookie; see `X-Token-Transport`."
+            ),
+            tags=TAGS,
+            request=LoginSerializer,
+            parameters=[_TRANSPORT_HEADER, _set_cookie(200, what="sets")],
+            responses={
+                200: LoginResponseSerializer,
+                400: _BAD_REQUEST,
+                401: _error(
+                    "Wrong username or password, or an inactive user.", "invalid_credentials"
+                ),
+                415: _UNSUPPORTED,
+                429: _error("Too many login attempts from this address.", "throttled"),
+            },
+        )
+    )(view)
+
+
+def _refresh_view(view: Any) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id="token_sessions_refresh",
+            summary="Rotate the refresh token",
+            description=(
+                "Exchanges the refresh token (body or cookie) for a new access token and a new "
+                "refresh token; the old refresh token stops working. Presenting a rotated "
+                "token again revokes the whole session (`token_reused`). The answer uses the "
+                "transport the token came by."
+            ),
+            tags=TAGS,
+            request={"application/json": _REFRESH_BODY},
+            parameters=[_refresh_cookie(), _set_cookie(200, 401, what="replaces or deletes")],
+            responses={
+                200: TokenResponseSerializer,
+                400: _BAD_REQUEST,
+                401: _error(
+                    "The refresh token is refused; a refused cookie is deleted.",
+                    *REFRESH_FAILURES,
+                ),
+                403: _error("The refresh cookie was sent without passing CSRF.", "csrf_failed"),
+                415: _UNSUPPORTED,
+            },
+        )
+    )(view)
+
+
+def _logout_view(view: Any) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id="token_sessions_logout",
+            summary="Log out this device",
+            description=(
+                "Ends the session of the refresh token (body, else cookie), else of the bearer "
+                "access token. A refused refresh cookie does not block the logout."
+            ),
+            tags=TAGS,
+            request={"application/json": _REFRESH_BODY},
+            parameters=[_refresh_cookie(), _set_cookie(204, what="deletes")],
+            responses={
+                204: OpenApiResponse(description="The session has ended."),
+                400: _BAD_REQUEST,
+                401: _error(
+                    "The refresh token or the bearer token is refused, or none was sent.",
+                    *REFRESH_FAILURES,
+                    *BEARER_FAILURES,
+                ),
+                403: _error("The refresh cookie was sent without passing CSRF.", "csrf_failed"),
+                415: _UNSUPPORTED,
+            },
+        )
+    )(view)
+
+
+def _logout_all_view(view: Any) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id="token_sessions_logout_all",
+            summary="Log out everywhere, or every other device",
+            description="`all` (the default) ends every session of the user, this one too.",
+            tags=TAGS,
+            request=LogoutAllSerializer,
+            parameters=[_set_cookie(204, what="with `scope: all`, deletes")],
+            responses={
+                204: OpenApiResponse(description="The sessions have ended."),
+                400: _BAD_REQUEST,
+                401: _BEARER_401,
+                415: _UNSUPPORTED,
+            },
+        )
+    )(view)
+
+
+def _session_list_view(view: Any) -> Any:
+    return extend_schema_view(
+        get=extend_schema(
+            operation_id="token_sessions_session_list",
+            summary="List my active device sessions",
+            description="Most recently used first; `current` marks the session of this request.",
+            tags=TAGS,
+            responses={200: DeviceSessionSerializer(many=True), 401: _BEARER_401},
+        )
+    )(view)
+
+
+def _session_detail_view(view: Any) -> Any:
+    return extend_schema_view(
+        patch=extend_schema(
+            operation_id="token_sessions_session_rename",
+            summary="Rename one of my devices",
+            description="An empty name restores the label parsed from the user agent.",
+            tags=TAGS,
+            request=RenameSessionSerializer,
+            responses={
+                200: DeviceSessionSerializer,
+                400: _BAD_REQUEST,
+                401: _BEARER_401,
+                404: _NOT_FOUND,
+                415: _UNSUPPORTED,
+            },
+        ),
+        delete=extend_schema(
+            operation_id="token_sessions_session_revoke",
+            summary="Revoke one of my devices",
+            description="Its tokens stop working on their next request.",
+            tags=TAGS,
+            parameters=[_set_cookie(204, what="if it is this session, deletes")],
+            responses={
+                204: OpenApiResponse(description="The session has been revoked."),
+                401: _BEARER_401,
+                404: _NOT_FOUND,
+            },
+        ),
+    )(view)
+
+
+class SessionJWTScheme(SimpleJWTScheme):
+    """``Authorization: Bearer <access>``, a JWT bound to a live device session."""
+
+    target_class = "django_token_sessions.authentication.SessionJWTAuthentication"
+    match_subclasses = True  # LegacyJWTAuthentication, and a project's own subclasses
+    name = "sessionJWT"
+
+
+def _subclass(target: Any) -> Any:
+    # extend_schema on a subclass leaves the real view, and its other users, untouched.
+    return type(target.__name__, (target,), {"__module__": target.__module__})
+
+
+class LoginViewSchema(OpenApiViewExtension):
+    target_class = "django_token_sessions.views.LoginView"
+
+    def view_replacement(self) -> Any:
+        return _login_view(_subclass(self.target_class))
+
+
+class RefreshViewSchema(OpenApiViewExtension):
+    target_class = "django_token_sessions.views.RefreshView"
+
+    def view_replacement(self) -> Any:
+        return _refresh_view(_subclass(self.target_class))
+
+
+class LogoutViewSchema(OpenApiViewExtension):
+    target_class = "django_token_sessions.views.LogoutView"
+
+    def view_replacement(self) -> Any:
+        return _logout_view(_subclass(self.target_class))
+
+
+class LogoutAllViewSchema(OpenApiViewExtension):
+    target_class = "django_token_sessions.views.LogoutAllView"
+
+    def view_replacement(self) -> Any:
+        return _logout_all_view(_subclass(self.target_class))
+
+
+class SessionListViewSchema(OpenApiViewExtension):
+    target_class = "django_token_sessions.views.SessionListView"
+
+    def view_replacement(self) -> Any:
+        return _session_list_view(_subclass(self.target_class))
+
+
+class SessionDetailViewSchema(OpenApiViewExtension):
+    target_class = "django_token_sessions.views.SessionDetailView"
+
+    def view_replacement(self) -> Any:
+        return _session_detail_view(_subclass(self.target_class))
