@@ -6,6 +6,7 @@ import contextlib
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.middleware.csrf import get_token
 from rest_framework import exceptions, status
@@ -13,7 +14,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import legacy, services, transport
@@ -48,12 +49,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF's handler, reshaped so every error body is ``{"detail", "code"}``.
 
     Validation errors keep their per-field messages under ``"errors"``. Service errors
-    (:class:`~.exceptions.TokenSessionError`) become their own status and code.
+    (:class:`~.exceptions.TokenSessionError`) become their own status and code; a lost
+    database connection a 503 ``service_unavailable``.
     """
     if isinstance(exc, TokenSessionError):
         # No set_rollback() here, unlike DRF's handler: under ATOMIC_REQUESTS that would
         # undo the revocation reuse detection has just written.
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away (connection dropped, failover, restart): a JSON 503 the
+        # client may retry, not Django's HTML 500 page. A retry is safe: a rotation is
+        # one UPDATE, so it either ran (the grace window hands the current token out
+        # again) or did not. Django logs the 503; the transaction, if any, is dead.
+        set_rollback()
+        return Response(
+            {"detail": "Service temporarily unavailable.", "code": "service_unavailable"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
