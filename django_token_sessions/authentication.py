@@ -7,6 +7,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
@@ -95,7 +96,8 @@ class SessionJWTAuthentication(JWTAuthentication):
             users = users.annotate(_token_session_live=Exists(live))
         try:
             user = users.get(**{api.USER_ID_FIELD: validated_token[api.USER_ID_CLAIM]})
-        except (user_model.DoesNotExist, ValueError, TypeError) as exc:
+        except (user_model.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
+            # ValidationError: a claim that is no UUID, for a UUID primary key.
             raise _failed(UserNotFound()) from exc
         if check_session:
             validated_token._session_check_pending = False

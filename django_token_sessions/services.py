@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
@@ -135,12 +136,21 @@ def _uses_default_user_rule() -> bool:
     return jwt_settings().USER_AUTHENTICATION_RULE is default_user_authentication_rule
 
 
+#: What a lookup by a claim of the wrong shape raises (a UUID pk raises ValidationError).
+_LOOKUP_ERRORS = (ValueError, TypeError, ValidationError)
+
+
 def _get_user_by_claim(user_id: Any) -> Any:
     user_model = get_user_model()
     try:
         return user_model._default_manager.get(**{jwt_settings().USER_ID_FIELD: user_id})
-    except (user_model.DoesNotExist, ValueError, TypeError):
+    except (user_model.DoesNotExist, *_LOOKUP_ERRORS):
         return None
+
+
+def _is_users_session(session: DeviceSession, token: SessionRefreshToken) -> bool:
+    """True if the token's user claim names the session's user."""
+    return str(getattr(session.user, jwt_settings().USER_ID_FIELD)) == str(token.user_id)
 
 
 def _user_passes_rule(user: Any) -> bool:
@@ -177,7 +187,14 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
         # refresh costs exactly one statement. A subquery, not a join, so MySQL/MariaDB
         # run it as one UPDATE too.
         user_model = get_user_model()
-        users = user_model._default_manager.filter(pk=OuterRef("user_id"))
+        try:
+            # The token's user claim must name the session's user: a signed token whose
+            # sid points at someone else's session never rotates it.
+            users = user_model._default_manager.filter(
+                pk=OuterRef("user_id"), **{api.USER_ID_FIELD: token.user_id}
+            )
+        except _LOOKUP_ERRORS as exc:
+            raise TokenInvalid() from exc
         if api.CHECK_USER_IS_ACTIVE and model_has_field(user_model, "is_active"):
             users = users.filter(is_active=True)
         sessions = sessions.filter(Exists(users))
@@ -187,6 +204,7 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
             raise UserNotFound()
         if not _user_passes_rule(user):
             raise UserInactive()
+        sessions = sessions.filter(user_id=user.pk)
 
     jti = new_jti()
     updates: dict[str, Any] = {
@@ -220,7 +238,7 @@ def _refresh_refused(
         if _get_user_by_claim(token.user_id) is None:
             raise UserNotFound()
         raise SessionNotFound()
-    if str(getattr(session.user, jwt_settings().USER_ID_FIELD)) != str(token.user_id):
+    if not _is_users_session(session, token):
         raise TokenInvalid()
     if session.revoked_at is not None:
         raise SessionRevoked()
@@ -315,9 +333,12 @@ def logout(raw_refresh: Any) -> bool:
     """
     token = decode_refresh(raw_refresh)
     now = timezone.now()
-    session = DeviceSession.objects.filter(pk=token.session_id).first()
+    session = DeviceSession.objects.select_related("user").filter(pk=token.session_id).first()
     if session is None or not session.is_active(now):
         return False
+    if not _is_users_session(session, token):
+        # A token naming another user's session must not end it, nor revoke it as a replay.
+        raise TokenInvalid()
     grace = app_settings.ROTATION_GRACE_PERIOD
     just_replaced = (
         token.jti == session.previous_jti

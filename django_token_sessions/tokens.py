@@ -26,6 +26,8 @@ from .exceptions import TokenExpired, TokenInvalid
 SESSION_EXPIRY_CLAIM = "sxp"
 #: Claim of access tokens holding their issue time in epoch milliseconds.
 ISSUED_AT_MS_CLAIM = "iat_ms"
+#: Longest JTI a session row can hold (``DeviceSession.refresh_jti``).
+MAX_JTI_LENGTH = 64
 
 
 @lru_cache(maxsize=4)
@@ -63,11 +65,21 @@ class _SessionToken(Token):
 
     def verify(self) -> None:
         super().verify()
+        sid = self.payload.get(app_settings.SESSION_ID_CLAIM)
         try:
-            uuid.UUID(str(self.payload[app_settings.SESSION_ID_CLAIM]))
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            # A string only: uuid.UUID(str(...)) would also read an int's digits as a UUID.
+            uuid.UUID(sid if isinstance(sid, str) else "")
+        except ValueError as exc:
             raise TokenError(_("Token has no valid session id")) from exc
-        if jwt_settings().USER_ID_CLAIM not in self.payload:
+        # Only a signed token gets here, but claim types are still checked: a jti that
+        # could never be a session's current one must not be mistaken for a replay (which
+        # revokes the session), and a user id of another JSON type must not be coerced by
+        # the ORM (True and 1.5 both look up the user with pk 1).
+        jti = self.payload.get(jwt_settings().JTI_CLAIM)
+        if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
+            raise TokenError(_("Token has no valid id"))
+        user_id = self.payload.get(jwt_settings().USER_ID_CLAIM)
+        if isinstance(user_id, bool) or not isinstance(user_id, (int, str)) or user_id == "":
             raise TokenError(_("Token contained no recognizable user identification"))
 
     @property
@@ -119,8 +131,13 @@ class SessionRefreshToken(_SessionToken):
 
     def verify(self) -> None:
         super().verify()
-        if not isinstance(self.payload.get(SESSION_EXPIRY_CLAIM), int):
-            raise TokenError(_("Token has no session expiry"))
+        value = self.payload.get(SESSION_EXPIRY_CLAIM)
+        try:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(value)
+            datetime_from_epoch(value)  # within datetime's range
+        except (TypeError, ValueError, OverflowError, OSError) as exc:
+            raise TokenError(_("Token has no session expiry")) from exc
 
     @property
     def session_expires_at(self) -> datetime:
@@ -217,6 +234,10 @@ def _decode(cls: type[_SessionToken], raw: Any) -> _SessionToken:
         raise TokenExpired() from exc
     except TokenError as exc:
         raise TokenInvalid(str(exc.args[0]) if exc.args else None) from exc
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        # simplejwt's own exp check trusts PyJWT's, which accepts "exp": "99999999999"
+        # and years past 9999 that datetime cannot hold.
+        raise TokenInvalid() from exc
 
 
 def decode_refresh(raw: Any) -> SessionRefreshToken:
