@@ -61,6 +61,7 @@ class Case:
     max_batch: int | None = None  # operations that need a fresh set-up each: 1
     every: int = 1  # measured only in every n-th round (slow set-ups)
     count_ops: int | None = None  # operations in the counting pass (default COUNT_OPS)
+    sanity: bool = True  # False: too slow to run once more (the counting pass checks it)
     settings_overrides: dict[str, Any] | None = None  # other settings (e.g. SIMPLE_JWT)
 
     @contextlib.contextmanager

@@ -16,6 +16,10 @@ DEFAULT_BATCH_MS = 20.0
 QUICK_ROUNDS = 3
 QUICK_BATCH_MS = 2.0
 COUNT_OPS = 50
+#: Sessions in the table for the admin changelist rows (--admin-rows), per database.
+ADMIN_ROWS = {"postgres": 1_000_000, "sqlite": 50_000}
+ADMIN_ROWS_QUICK = 2_000
+ADMIN_USERS = 1_000
 CASE_KEYS = ("noauth", "stock", "stateless", "cache", "db", "off", "off+ping")
 RAW_KEYS = ("raw-pyjwt", "raw-decode", "raw-ping", "raw-cache", "raw-db")
 
@@ -65,7 +69,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-ops", type=int, default=3000, help="operations per profile (default 3000)"
     )
+    parser.add_argument(
+        "--admin-rows",
+        type=int,
+        metavar="N",
+        help="sessions in the table for the admin changelist rows, inserted after the other "
+        f"tables and deleted at the end (default {ADMIN_ROWS['postgres']:,} on postgres, "
+        f"{ADMIN_ROWS['sqlite']:,} on sqlite, quick {ADMIN_ROWS_QUICK:,}; 0: no admin rows)",
+    )
+    parser.add_argument(
+        "--admin-repeat",
+        type=int,
+        metavar="N",
+        help="timed fetches of each changelist page (default 5, quick 2)",
+    )
     args = parser.parse_args(argv)
+    if args.admin_rows is None:
+        args.admin_rows = ADMIN_ROWS_QUICK if args.quick else ADMIN_ROWS[args.db]
+    if args.admin_repeat is None:
+        args.admin_repeat = 2 if args.quick else 5
+    if args.admin_rows < 0 or args.admin_repeat < 1:
+        parser.error("--admin-rows must be 0 or more and --admin-repeat at least 1")
     if args.rounds is None:
         args.rounds = QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS
     if args.batch_ms is None:
@@ -118,13 +142,14 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
     try:
         fixture = make_fixture()
         cases = build_cases(fixture, services.redis_ok, services.redis_reason)
-        cases += build_operation_cases(services.redis_ok, args.quick)
+        cases += build_operation_cases(services.redis_ok, args.quick, args.rounds)
         active = [case for case in cases if not case.skipped]
         try:
             # The first cache-mode request finds no readiness key (Redis was just cleared),
             # is answered from the database and warms the cache; every later one is not.
             for case in active:
-                run_once(case)
+                if case.sanity:
+                    run_once(case)
             check_request_identity(fixture)
         except BenchmarkError as exc:
             print(f"python -m benchmarks: a case failed its sanity check: {exc}", file=sys.stderr)
@@ -139,6 +164,8 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
             "quick": args.quick,
             "redis": services.redis_ok,
             "count_ops": COUNT_OPS,
+            "admin_rows": args.admin_rows,
+            "admin_repeat": args.admin_repeat,
         }
         env = report.environment(services)
         header = report.header_lines(env, config)
@@ -165,6 +192,7 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
         except BenchmarkError as exc:
             print(f"python -m benchmarks: a case failed while measured: {exc}", file=sys.stderr)
             return 1
+        admin = _admin_table(args, config)
         skipped = {case.key: case for case in cases if case.skipped}
         for key, case in skipped.items():
             results.setdefault(key, _empty_result(case))
@@ -177,6 +205,7 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
             "requests": report.rows(ordered, "request"),
             "raw": report.rows(ordered, "raw"),
             "operations": report.ops_rows(ordered),
+            "admin": admin,
             "fallbacks": {"warm_up": warm_up_fallbacks, "timed": timed_fallbacks},
             "revocation_log": log.messages,
         }
@@ -187,8 +216,19 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
             print()
         print("\n".join(report.ops_text_table(document["operations"])))
         print()
+        if admin["pages"]:
+            print("\n".join(report.admin_text_table(admin)))
+            print()
+        document["budgets"] = report.budgets(document)
+        document["targets"] = report.targets(document)
+        print("\n".join(report.budget_text_table(document["budgets"])))
+        print()
+        print("\n".join(report.target_text_table(document["targets"], args.db)))
+        print()
         mode = "cache" if services.redis_ok else "db"
         document["notes"].append(report.OPS_NOTE.format(mode=mode))
+        if admin["pages"]:
+            document["notes"].append(report.ADMIN_NOTE.format(**admin))
         for note in document["notes"]:
             print(f"* {note}")
         elapsed = time.monotonic() - started
@@ -220,6 +260,24 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
         fallbacks.uninstall()
         revocation_logger.removeHandler(log)
         revocation_logger.propagate = True
+
+
+def _admin_table(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
+    """Fill the session table, time the changelist pages, empty it again."""
+    from . import adminlist
+
+    table: dict[str, Any] = {"rows": args.admin_rows, "users": ADMIN_USERS, "pages": []}
+    if not args.admin_rows:
+        return table
+    print(f"admin: inserting {args.admin_rows:,} sessions ...", end=" ", flush=True)
+    try:
+        table["insert_s"] = round(adminlist.populate(args.admin_rows, ADMIN_USERS), 1)
+        print(f"{table['insert_s']} s; timing the changelist", flush=True)
+        pages = adminlist.measure(args.admin_repeat, args.admin_rows)
+        table["pages"] = [page.as_dict() for page in pages]
+    finally:
+        adminlist.remove()
+    return table
 
 
 def _empty_result(case: Any) -> Any:

@@ -155,18 +155,39 @@ def django_settings(database: dict[str, Any], redis_url: str, redis_ok: bool) ->
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
         "INSTALLED_APPS": [
+            # The admin and what it needs: for the admin changelist table only.
+            "django.contrib.admin",
             "django.contrib.auth",
             "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
             "rest_framework",
             # For the operations table: simplejwt's rotation with blacklisting.
             "rest_framework_simplejwt.token_blacklist",
             "django_token_sessions",
         ],
-        # Not on the measured path (the view is called directly); present so the system
-        # checks of the app pass with its default cookie transport.
+        # Not on the measured path of the API rows (their views are called directly); the
+        # admin changelist goes through all of it, with the test client.
         "MIDDLEWARE": [
+            "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
             "django_token_sessions.middleware.RefreshTokenCookieMiddleware",
+        ],
+        "ROOT_URLCONF": "benchmarks.urls",
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
         ],
         "DATABASES": {"default": database},
         "CACHES": {

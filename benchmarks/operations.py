@@ -18,6 +18,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIRequestFactory
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -31,11 +32,15 @@ from .environment import REVOCATION_CACHE
 
 PASSWORD = "bench-password"
 LIST_SESSIONS = 50
-#: Sessions per logout-everywhere row, and the rounds it is measured in (1 in ``every``).
-#: 10,000 is left out: simplejwt's loop takes ~1.5 s per 1,000 tokens on SQLite (a commit per
-#: get_or_create), so one 10,000-token operation alone would be ~15 s.
-LOGOUT_SIZES_QUICK = ((10, 1), (1_000, 5))
-LOGOUT_SIZES = ((10, 1), (1_000, 20))
+#: Sessions per logout-everywhere row, and the rounds it is measured in (1 in ``every``;
+#: ``None``: in 2 rounds of the run, the first and the middle one). simplejwt's loop takes
+#: ~1.5 s per 1,000 tokens on SQLite (a commit per get_or_create), so one 10,000-token
+#: operation is ~15 s: measured twice, counted once, never sanity-checked (the counting
+#: pass checks it), and left out of --quick for simplejwt.
+LOGOUT_SIZES_QUICK = ((10, 1), (1_000, 5), (10_000, None))
+LOGOUT_SIZES = ((10, 1), (1_000, 20), (10_000, None))
+#: Above this, simplejwt's logout-everywhere is skipped with --quick.
+QUICK_SJ_LOGOUT_MAX = 1_000
 
 _login_view = LoginView.as_view()
 _refresh_view = RefreshView.as_view()
@@ -82,7 +87,9 @@ def _user(name: str) -> Any:
 
 def _reset_sessions(user: Any, count: int) -> None:
     """``count`` live device sessions for ``user`` (and none other), in bulk."""
-    DeviceSession.objects.filter(user=user).delete()
+    # A raw DELETE: Django's delete() would load 10,000 rows to look for cascades (none
+    # here: nothing in the benchmark points at these sessions).
+    DeviceSession.objects.filter(user=user)._raw_delete(DeviceSession.objects.db)
     now = timezone.now()
     DeviceSession.objects.bulk_create(
         DeviceSession(
@@ -100,7 +107,8 @@ def _reset_sessions(user: Any, count: int) -> None:
 
 def _reset_outstanding(user: Any, count: int, token_text: str) -> None:
     """``count`` outstanding (not blacklisted) simplejwt refresh tokens for ``user``."""
-    OutstandingToken.objects.filter(user=user).delete()  # cascades to BlacklistedToken
+    BlacklistedToken.objects.filter(token__user=user)._raw_delete(BlacklistedToken.objects.db)
+    OutstandingToken.objects.filter(user=user)._raw_delete(OutstandingToken.objects.db)
     now = timezone.now()
     OutstandingToken.objects.bulk_create(
         OutstandingToken(
@@ -137,7 +145,7 @@ def _logout_batch(reset: Callable[[], None], logout: Callable[[], int], size: in
     return make
 
 
-def build_operation_cases(redis_ok: bool, quick: bool) -> list[Case]:
+def build_operation_cases(redis_ok: bool, quick: bool, rounds: int) -> list[Case]:
     """The rows of the operations table, ours first in each pair."""
     factory = APIRequestFactory()
     ours = _ours(redis_ok)
@@ -203,15 +211,20 @@ def build_operation_cases(redis_ok: bool, quick: bool) -> list[Case]:
         ),
     ]
 
-    # 3. Logout everywhere, one operation per batch; sessions re-created before each.
+    # 3. Logout everywhere, one operation per batch; sessions re-created before each. It is
+    # the service on both sides (simplejwt has no logout-all view).
     token_text = str(RefreshToken.for_user(refresh_user))
     for size, every in LOGOUT_SIZES_QUICK if quick else LOGOUT_SIZES:
+        if every is None:  # rounds 0 and rounds/2: 2 samples (quick: 1)
+            every = rounds if quick else max(1, -(-rounds // 2))
         user = _user(f"bench-logout-{size}")
-        rounds = "" if every == 1 else f", 1 round in {every}"
+        measured = -(-rounds // every)
+        shown = "" if every == 1 else f", {measured} round{'s' if measured > 1 else ''}"
+        slow = size > QUICK_SJ_LOGOUT_MAX
         cases += [
             Case(
                 f"op-logout-{size}",
-                f"logout everywhere, {size:,} sessions: ours{rounds}",
+                f"logout everywhere, {size:,} sessions: ours (service){shown}",
                 "ops",
                 _logout_batch(
                     lambda u=user, s=size: _reset_sessions(u, s),
@@ -224,10 +237,11 @@ def build_operation_cases(redis_ok: bool, quick: bool) -> list[Case]:
                 max_batch=1,
                 every=every,
                 count_ops=1,
+                sanity=size < QUICK_SJ_LOGOUT_MAX,
             ),
             Case(
                 f"op-logout-{size}-sj",
-                f"logout everywhere, {size:,} tokens: simplejwt blacklist{rounds}",
+                f"logout everywhere, {size:,} tokens: simplejwt blacklist loop{shown}",
                 "ops",
                 _logout_batch(
                     lambda u=user, s=size: _reset_outstanding(u, s, token_text),
@@ -237,26 +251,111 @@ def build_operation_cases(redis_ok: bool, quick: bool) -> list[Case]:
                 max_batch=1,
                 every=every,
                 count_ops=1,
+                sanity=size < QUICK_SJ_LOGOUT_MAX,  # >= 1,000: the counting pass checks it
+                skipped="skipped: --quick (one operation takes ~15 s)" if quick and slow else "",
             ),
         ]
 
-    # 5. Session list: no simplejwt counterpart.
-    list_user = _user("bench-list")
-    access = services.create_session(list_user).tokens.access
-    for _ in range(LIST_SESSIONS - 1):
-        services.create_session(list_user)
+    # 4. Session list: no simplejwt counterpart. 1 and 50 sessions: the same statements.
+    for size in (1, LIST_SESSIONS):
+        list_user = _user(f"bench-list-{size}")
+        access = services.create_session(list_user).tokens.access
+        for _ in range(size - 1):
+            services.create_session(list_user)
 
-    def list_requests(n: int) -> list[Any]:
-        return [factory.get("/sessions/", HTTP_AUTHORIZATION=f"Bearer {access}") for _ in range(n)]
+        def list_requests(n: int, access: str = access) -> list[Any]:
+            return [
+                factory.get("/sessions/", HTTP_AUTHORIZATION=f"Bearer {access}") for _ in range(n)
+            ]
 
-    cases.append(
+        cases.append(
+            Case(
+                f"op-sessions-{size}",
+                f"GET sessions/, {size} session{'s' if size > 1 else ''}: ours",
+                "ops",
+                _requests_batch(_list_view, list_requests),
+                token_sessions=ours,
+                uses_redis=redis_ok,
+            )
+        )
+
+    cases += _service_cases(ours, redis_ok, refresh_user)
+    return cases
+
+
+def _service_cases(ours: dict[str, Any], redis_ok: bool, user: Any) -> list[Case]:
+    """Login and refresh through the service layer, without DRF: what another framework's
+    view (plain Django, django-ninja) would call."""
+
+    def login_batch(n: int) -> Batch:
+        def run() -> None:
+            for _ in range(n):
+                services.create_session(user)
+
+        return run
+
+    def sj_login_batch(n: int) -> Batch:
+        # What TokenObtainPairSerializer does after authenticate(): a pair for the user
+        # (for_user also writes the OutstandingToken row, the blacklist app being installed).
+        def run() -> None:
+            for _ in range(n):
+                refresh = RefreshToken.for_user(user)
+                str(refresh.access_token)
+                str(refresh)
+
+        return run
+
+    def refresh_batch(n: int) -> Batch:
+        tokens = [services.create_session(user).tokens.refresh for _ in range(n)]
+
+        def run() -> None:
+            for token in tokens:
+                services.rotate_refresh_token(token)
+
+        return run
+
+    def sj_refresh_batch(n: int) -> Batch:
+        tokens = [str(RefreshToken.for_user(user)) for _ in range(n)]
+
+        def run() -> None:
+            for token in tokens:
+                serializer = TokenRefreshSerializer(data={"refresh": token})
+                if not serializer.is_valid():
+                    raise BenchmarkError(f"simplejwt refused a refresh: {serializer.errors}")
+                if "refresh" not in serializer.validated_data:
+                    raise BenchmarkError("simplejwt did not rotate")
+
+        return run
+
+    return [
         Case(
-            "op-sessions",
-            f"GET sessions/, {LIST_SESSIONS} sessions: ours",
+            "svc-login",
+            "login (service): ours create_session()",
             "ops",
-            _requests_batch(_list_view, list_requests),
+            login_batch,
             token_sessions=ours,
             uses_redis=redis_ok,
-        )
-    )
-    return cases
+            versus="svc-login-sj",
+        ),
+        Case(
+            "svc-login-sj",
+            "login (service): simplejwt RefreshToken.for_user()",
+            "ops",
+            sj_login_batch,
+        ),
+        Case(
+            "svc-refresh",
+            "refresh + rotation (service): ours rotate_refresh_token()",
+            "ops",
+            refresh_batch,
+            token_sessions=ours,
+            uses_redis=redis_ok,
+            versus="svc-refresh-sj",
+        ),
+        Case(
+            "svc-refresh-sj",
+            "refresh + rotation (service): simplejwt TokenRefreshSerializer",
+            "ops",
+            sj_refresh_batch,
+        ),
+    ]

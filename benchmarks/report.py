@@ -412,5 +412,233 @@ def write_markdown(path: str, document: dict[str, Any]) -> None:
     lines += [*markdown_table("raw", document["raw"]), ""]
     if document.get("operations"):
         lines += [*ops_markdown_table(document["operations"]), ""]
+    if (document.get("admin") or {}).get("pages"):
+        lines += [*admin_markdown_table(document["admin"]), ""]
+    if document.get("budgets"):
+        lines += [*budget_markdown_table(document["budgets"]), ""]
+    if document.get("targets"):
+        lines += [*target_markdown_table(document["targets"], document["config"]["db"]), ""]
     lines += [f"- {note}" for note in document["notes"]]
     Path(path).write_text("\n".join(lines) + "\n")
+
+
+# -- the admin changelist, the budgets and the targets ------------------------------------
+
+ADMIN_TITLE = "Admin changelist of DeviceSession (test client as a superuser, whole stack)"
+ADMIN_HEADERS = ["", "median ms", "min-max ms", "queries", "full COUNT(*)", "shown"]
+ADMIN_NOTE = (
+    "Admin: {rows:,} sessions of {users:,} users inserted in bulk ({insert_s} s, statistics "
+    "included) after the other tables, deleted at the end; each page fetched once to warm up, "
+    "then timed; its queries counted in one more fetch (they include the login session and the "
+    "user of the test client). full COUNT(*): COUNT statements without a LIMIT."
+)
+
+
+def _admin_cells(page: dict[str, Any]) -> list[str]:
+    return [
+        f"{page['median_ms']:,.1f}",
+        f"{page['min_ms']:,.1f}-{page['max_ms']:,.1f}",
+        str(page["queries"]),
+        str(len(page["full_counts"])),
+        f"{page['rows_shown']} of {page['result_count']:,}",
+    ]
+
+
+def admin_text_table(admin: dict[str, Any]) -> list[str]:
+    body = [[page["label"], *_admin_cells(page)] for page in admin["pages"]]
+    widths = [max(len(r[i]) for r in [ADMIN_HEADERS, *body]) for i in range(len(ADMIN_HEADERS))]
+
+    def fmt(cells: list[str]) -> str:
+        parts = [f"{cells[0]:<{widths[0]}}"]
+        parts += [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join(parts).rstrip()
+
+    title = f"{ADMIN_TITLE}, {admin['rows']:,} sessions"
+    return [title, "", fmt(ADMIN_HEADERS), "-" * len(fmt(ADMIN_HEADERS))] + [fmt(r) for r in body]
+
+
+def admin_markdown_table(admin: dict[str, Any]) -> list[str]:
+    lines = [f"**{ADMIN_TITLE}, {admin['rows']:,} sessions**", ""]
+    lines.append("| " + " | ".join(ADMIN_HEADERS) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(ADMIN_HEADERS) - 1)) + "|")
+    for page in admin["pages"]:
+        lines.append("| " + " | ".join([page["label"], *_admin_cells(page)]) + " |")
+    return lines
+
+
+def _row(document: dict[str, Any], table: str, key: str) -> dict[str, Any] | None:
+    row = next((r for r in document.get(table, []) if r["key"] == key), None)
+    return None if row is None or "skipped" in row else row
+
+
+def _counted(row: dict[str, Any] | None) -> tuple[float, float] | None:
+    if row is None or row.get("sql_per_op") is None:
+        return None
+    return row["sql_per_op"], row["redis_round_trips_per_op"]
+
+
+def budgets(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's count budgets, checked against this run's counting passes.
+    ``passed`` is None where the run did not measure it (e.g. Redis missing)."""
+    out: list[dict[str, Any]] = []
+
+    def add(budget: str, measured: str, passed: bool | None) -> None:
+        out.append({"budget": budget, "measured": measured, "passed": passed})
+
+    for key, where in (("op-refresh", "RefreshView"), ("svc-refresh", "rotate_refresh_token()")):
+        c = _counted(_row(document, "operations", key))
+        add(
+            f"successful refresh ({where}): 1 SQL statement, 0 cache round trips",
+            "not measured" if c is None else f"{_fmt_count(c[0])} SQL, {_fmt_count(c[1])} RT",
+            None if c is None else (c[0] == 1 and c[1] == 0),
+        )
+    cache, stock = _counted(_row(document, "requests", "cache")), None
+    stock = _counted(_row(document, "requests", "stock"))
+    add(
+        "authenticated request (cache mode): simplejwt's user query + exactly 1 cache round "
+        "trip, 0 extra queries",
+        "not measured"
+        if cache is None or stock is None
+        else f"{_fmt_count(cache[0])} SQL (simplejwt: {_fmt_count(stock[0])}), "
+        f"{_fmt_count(cache[1])} RT",
+        None if cache is None or stock is None else (cache[0] == stock[0] and cache[1] == 1),
+    )
+    logout = {
+        key.split("-")[2]: _counted(_row(document, "operations", key))
+        for key in ("op-logout-10", "op-logout-1000", "op-logout-10000")
+    }
+    measured = {size: c for size, c in logout.items() if c is not None}
+    add(
+        "logout-everywhere: O(1) SQL statements and cache writes, whatever the number of sessions",
+        "; ".join(
+            f"{int(size):,}: {_fmt_count(c[0])} SQL, {_fmt_count(c[1])} RT"
+            for size, c in measured.items()
+        )
+        or "not measured",
+        None if len(measured) < 2 else len({c for c in measured.values()}) == 1,
+    )
+    lists = {
+        size: _counted(_row(document, "operations", f"op-sessions-{size}")) for size in (1, 50)
+    }
+    user_query = stock[0] if stock is not None else 1
+    add(
+        "session list: 1 query for the list whatever the number of sessions (+ the "
+        "authentication's user query)",
+        "; ".join(
+            f"{size} session(s): {_fmt_count(c[0] - user_query)} + {_fmt_count(user_query)} SQL"
+            for size, c in lists.items()
+            if c is not None
+        )
+        or "not measured",
+        None
+        if None in lists.values()
+        else all(c is not None and c[0] - user_query == 1 for c in lists.values()),
+    )
+    admin = document.get("admin") or {}
+    pages = admin.get("pages") or []
+    if pages:
+        queries = sorted({page["queries"] for page in pages})
+        full = sum(len(page["full_counts"]) for page in pages)
+        constant = len(pages) > 1 and pages[0]["queries"] == pages[1]["queries"]  # p1, deep
+        add(
+            f"admin changelist on {admin['rows']:,} rows: constant query count, no full-table "
+            "COUNT(*)",
+            f"{'-'.join(str(q) for q in (queries[0], queries[-1]) if q is not None)} queries "
+            f"per page over {len(pages)} pages (page 1 = deep page: {constant}); "
+            f"{full} unbounded COUNT",
+            constant and full == 0,
+        )
+    else:
+        add("admin changelist: constant query count, no full-table COUNT(*)", "not run", None)
+    return out
+
+
+TARGETS = (
+    ("refresh", "refresh through the view ≥ 4x simplejwt's throughput (PostgreSQL)"),
+    ("request", "authenticated request within 1.25x of simplejwt JWTAuthentication"),
+    ("logout", "logout-everywhere, 1,000 sessions ≥ 100x faster"),
+)
+
+
+def targets(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's throughput targets, as ratios against simplejwt in this run."""
+    out = []
+    refresh = _row(document, "operations", "op-refresh")
+    ratio = None if refresh is None else refresh.get("ratio")
+    out.append(
+        {
+            "target": TARGETS[0][1],
+            "measured": None if not ratio else f"{1 / ratio:.2f}x simplejwt's ops/s",
+            "value": None if not ratio else 1 / ratio,
+            "met": None if not ratio else 1 / ratio >= 4,
+        }
+    )
+    cache = _row(document, "requests", "cache")
+    ratio = None if cache is None else cache.get("ratio")
+    out.append(
+        {
+            "target": TARGETS[1][1] + " (cache mode, Redis)",
+            "measured": None if not ratio else f"{ratio:.2f}x its time per request",
+            "value": ratio,
+            "met": None if not ratio else ratio <= 1.25,
+        }
+    )
+    db = _row(document, "requests", "db")
+    ratio = None if db is None else db.get("ratio")
+    out.append(
+        {
+            "target": TARGETS[1][1] + " (db mode, no Redis)",
+            "measured": None if not ratio else f"{ratio:.2f}x its time per request",
+            "value": ratio,
+            "met": None if not ratio else ratio <= 1.25,
+        }
+    )
+    logout = _row(document, "operations", "op-logout-1000")
+    ratio = None if logout is None else logout.get("ratio")
+    out.append(
+        {
+            "target": TARGETS[2][1],
+            "measured": None if not ratio else f"{1 / ratio:,.0f}x faster",
+            "value": None if not ratio else 1 / ratio,
+            "met": None if not ratio else 1 / ratio >= 100,
+        }
+    )
+    return out
+
+
+def _verdict(value: bool | None, yes: str, no: str) -> str:
+    return "-" if value is None else (yes if value else no)
+
+
+def budget_text_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["Budgets (counts, from the counting passes of this run)", ""]
+    for row in rows:
+        lines.append(f"  [{_verdict(row['passed'], 'pass', 'FAIL'):>4}] {row['budget']}")
+        lines.append(f"         measured: {row['measured']}")
+    return lines
+
+
+def target_text_table(rows: list[dict[str, Any]], db: str) -> list[str]:
+    lines = [f"Targets (ratios against simplejwt in this run, {db})", ""]
+    for row in rows:
+        lines.append(
+            f"  [{_verdict(row['met'], 'met', 'MISSED'):>6}] {row['target']}: "
+            f"{row['measured'] or 'not measured'}"
+        )
+    return lines
+
+
+def budget_markdown_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["**Budgets (counts)**", "", "| budget | measured | |", "|---|---|---|"]
+    for row in rows:
+        verdict = _verdict(row["passed"], "pass", "**FAIL**")
+        lines.append(f"| {row['budget']} | {row['measured']} | {verdict} |")
+    return lines
+
+
+def target_markdown_table(rows: list[dict[str, Any]], db: str) -> list[str]:
+    lines = [f"**Targets ({db})**", "", "| target | measured | |", "|---|---|---|"]
+    for row in rows:
+        verdict = _verdict(row["met"], "met", "**missed**")
+        lines.append(f"| {row['target']} | {row['measured'] or 'not measured'} | {verdict} |")
+    return lines
