@@ -22,6 +22,12 @@ ADMIN_ROWS_QUICK = 2_000
 ADMIN_USERS = 1_000
 CASE_KEYS = ("noauth", "stock", "stateless", "cache", "db", "off", "off+ping")
 RAW_KEYS = ("raw-pyjwt", "raw-decode", "raw-ping", "raw-cache", "raw-db")
+_OP_PAIRS = ("op-login", "op-refresh", "op-logout-10", "op-logout-1000", "svc-login", "svc-refresh")
+OP_KEYS = (
+    *(f"{key}{side}" for key in _OP_PAIRS for side in ("", "-sj")),
+    "op-sessions-1",
+    "op-sessions-50",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,11 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="append",
-        choices=CASE_KEYS + RAW_KEYS,
+        choices=CASE_KEYS + RAW_KEYS + OP_KEYS,
         default=[],
         metavar="CASE",
         help="after the tables, run CASE under cProfile and print the top functions "
-        f"(repeatable; one of {', '.join(CASE_KEYS + RAW_KEYS)})",
+        f"(repeatable; one of {', '.join(CASE_KEYS + RAW_KEYS + OP_KEYS)}; a "
+        "logout-everywhere case runs once)",
     )
     parser.add_argument(
         "--profile-ops", type=int, default=3000, help="operations per profile (default 3000)"
