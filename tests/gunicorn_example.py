@@ -12,6 +12,7 @@ psycopg or django-redis, and fails it when ``CI`` is set (tests/conftest.py).
 from __future__ import annotations
 
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -118,6 +119,15 @@ class Server:
         return self.error_log.read_text(errors="replace")[-4000:]
 
 
+def _no_control_socket() -> list[str]:
+    # gunicorn 25+ opens a control socket at one fixed path per user: two servers at once
+    # (parallel test runs) would fight over it, and none of these tests uses it.
+    from gunicorn.config import KNOWN_SETTINGS
+
+    known = any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
+    return ["--no-control-socket"] if known else []
+
+
 @contextmanager
 def serve(
     workdir: Path, database_url: str, redis_url: str, *, workers: int = WORKERS, **env: str
@@ -126,6 +136,7 @@ def serve(
     server_env = _server_env(workdir / "unused.sqlite3")
     server_env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, **env)
     port = free_port()
+    no_control_socket = _no_control_socket()
     access_log = workdir / f"access-{port}.log"
     error_log = workdir / f"error-{port}.log"
     access_log.touch()
@@ -135,12 +146,17 @@ def serve(
                 sys.executable, "-m", "gunicorn",
                 "--chdir", str(REPO / "example_project"),
                 "--workers", str(workers),
+                # Django is set up once in the master and forked (4 workers booting
+                # side by side on 2 CPUs took 6 s); each worker still has its own
+                # connections and memory, which is what these tests are about.
+                "--preload",
                 "--bind", f"127.0.0.1:{port}",
                 # A stuck request is killed rather than hanging the test run.
                 "--timeout", "30",
                 # One line per request naming the worker's pid: proof the load was spread.
                 "--access-logfile", str(access_log),
                 "--access-logformat", "%(p)s %(s)s %(U)s",
+                *no_control_socket,
                 "example.wsgi",
             ],
             env=server_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err,
@@ -154,7 +170,8 @@ def serve(
             time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
+        # SIGQUIT: gunicorn's quick shutdown (SIGTERM waits for idle workers, ~3 s).
+        process.send_signal(signal.SIGQUIT)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -158,7 +159,11 @@ class RedisServer:
 
     def stop(self) -> None:
         """``SHUTDOWN NOSAVE``, then wait until the process is gone."""
-        self.client().shutdown(nosave=True)
+        # On a raw socket: redis-py retries (with backoff) the connection SHUTDOWN closes.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(b"SHUTDOWN NOSAVE\r\n")
+            while sock.recv(1024):
+                pass
         assert self.process is not None
         self.process.wait(timeout=20)
         wait_for(lambda: not listening(self.port), "redis-server to stop", timeout=20)
