@@ -2,10 +2,10 @@
 
 Each case presents a forged or damaged token on every channel it can travel by: the refresh
 endpoint's body and its cookie, the logout endpoint's body and cookie, and an access token
-on a protected view (``/api/me/``) and on the logout endpoint. Every test asserts the exact
-``code`` of the ``{detail, code}`` error, that no ``DeviceSession`` row changed (a bystander
-user's row included), and that the legitimate session still refreshes and authenticates
-afterwards. Tokens are built with PyJWT from a real token's claims.
+on a protected view (``/api/me/``), the session list, logout and logout-everywhere. Every
+test asserts the exact ``code`` of the ``{detail, code}`` error, that no ``DeviceSession``
+row changed (a bystander user's row included), and that the legitimate session still
+refreshes and authenticates afterwards. Tokens are built with PyJWT from a real token's claims.
 
 A refused cookie on the *logout* endpoint is answered 204 by design (a stale cookie never
 blocks a logout, see test_cookie_transport.py); there the test asserts 204 and no change.
@@ -98,6 +98,14 @@ def via_bearer_logout(raw: str) -> Any:
     return bearer(raw).post("/api/auth/logout/")
 
 
+def via_bearer_logout_all(raw: str) -> Any:
+    return bearer(raw).post("/api/auth/logout-all/", {"scope": "all"}, format="json")
+
+
+def via_bearer_sessions(raw: str) -> Any:
+    return bearer(raw).get("/api/auth/sessions/")
+
+
 #: name -> (send, kind of token it carries)
 CHANNELS: dict[str, tuple[Callable[[str], Any], str]] = {
     "refresh-body": (via_body, "refresh"),
@@ -106,6 +114,8 @@ CHANNELS: dict[str, tuple[Callable[[str], Any], str]] = {
     "logout-cookie": (via_logout_cookie, "refresh"),
     "me-bearer": (via_bearer, "access"),
     "logout-bearer": (via_bearer_logout, "access"),
+    "logout-all-bearer": (via_bearer_logout_all, "access"),
+    "sessions-bearer": (via_bearer_sessions, "access"),
 }
 
 # -- helpers ------------------------------------------------------------------------------
@@ -347,6 +357,20 @@ def test_forged_token_is_refused_and_changes_nothing(alice, channel, forge, code
     assert_still_works(alice)
 
 
+@pytest.mark.parametrize(
+    ("channel", "forge", "code"),
+    [p for p in _params() if p.values[0] in ("me-bearer", "logout-all-bearer")],
+)
+def test_forged_access_token_with_the_database_revocation_check(
+    settings, alice, channel, forge, code
+):
+    # REVOCATION_CHECK="db" checks the session in the user query: another code path.
+    settings.TOKEN_SESSIONS = {"REVOCATION_CHECK": "db"}
+    raw = forge(claims(alice["access"]))
+    assert_refused(channel, raw, 401, code)
+    assert_still_works(alice)
+
+
 # -- HS/RS confusion against a server configured for RS256 ---------------------------------
 
 
@@ -487,7 +511,9 @@ def test_access_token_naming_another_users_session_never_touches_it(user, make_u
 # -- a deleted user --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("channel", ["refresh-cookie", "me-bearer", "logout-bearer"])
+@pytest.mark.parametrize(
+    "channel", ["refresh-cookie", "me-bearer", "logout-bearer", "logout-all-bearer"]
+)
 def test_tokens_of_a_deleted_user_are_refused(user, make_user, login, channel):
     bob_tokens = login(make_user("bob"))
     alice_tokens = login(user)
@@ -522,6 +548,8 @@ def test_logout_with_a_deleted_users_token_is_a_no_op(user, make_user, login, ch
         ("logout-cookie", 204, ""),
         ("me-bearer", 401, "token_invalid"),
         ("logout-bearer", 401, "token_invalid"),
+        ("logout-all-bearer", 401, "token_invalid"),
+        ("sessions-bearer", 401, "token_invalid"),
     ],
 )
 def test_one_megabyte_token(alice, channel, status, code):
