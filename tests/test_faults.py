@@ -109,16 +109,22 @@ def login(base: str) -> dict[str, Any]:
     return body
 
 
-def session_row(database_url: str, session_id: str) -> dict[str, Any]:
-    """The session's row, read from outside the server (the truth after a fault)."""
+def pg(database_url: str, **options: Any) -> Any:
+    """A psycopg connection of the test's own to the served example's database."""
     import psycopg
-    from psycopg.rows import dict_row
 
     url = urlsplit(database_url)
-    with psycopg.connect(
+    return psycopg.connect(
         host=url.hostname, port=url.port, user=url.username, dbname=url.path.lstrip("/"),
-        connect_timeout=5, row_factory=dict_row,
-    ) as conn:  # fmt: skip
+        connect_timeout=5, **options,
+    )  # fmt: skip
+
+
+def session_row(database_url: str, session_id: str) -> dict[str, Any]:
+    """The session's row, read from outside the server (the truth after a fault)."""
+    from psycopg.rows import dict_row
+
+    with pg(database_url, row_factory=dict_row) as conn:
         row = conn.execute(
             "SELECT refresh_jti, previous_jti, rotated_at, revoked_at, revoke_reason,"
             " now() AS db_now FROM token_sessions_devicesession WHERE id = %s",
@@ -364,6 +370,63 @@ def test_a_database_error_is_a_json_503_on_any_database(db, monkeypatch, error):
     monkeypatch.setattr(legacy.services, "rotate_refresh_token", unavailable)
     status, body = _refresh("any.token.text")
     assert (status, body["code"]) == (503, "service_unavailable")
+
+
+@pytest.mark.redis
+def test_db_drop_in_a_gunicorn_worker_mid_rotation_is_a_503_and_the_worker_recovers(
+    example_db, own_redis, tmp_path
+):
+    # The same fault from outside, in a deployment: the test holds the session's row lock
+    # so the worker's rotation UPDATE waits on it, then kills that worker's backend.
+    with serve(tmp_path, example_db, own_redis.url) as app:
+        body = login(app.base)
+        raw, sid = body["refresh"], body["session"]["id"]
+        original = claims(raw)["jti"]
+        reply: list[tuple[int, Any]] = []
+        with pg(example_db) as lock, pg(example_db, autocommit=True) as admin:
+            lock.execute(
+                "SELECT 1 FROM token_sessions_devicesession WHERE id = %s FOR UPDATE", [sid]
+            )
+            client = threading.Thread(
+                target=lambda: reply.append(
+                    http(app.base, "POST", "/api/auth/refresh/", {"refresh": raw})
+                ),
+                daemon=True,
+            )
+            client.start()
+            waiting: list[int] = []
+
+            def blocked() -> bool:
+                waiting[:] = [
+                    pid
+                    for (pid,) in admin.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE %refresh_jti%'"
+                    )
+                ]
+                return bool(waiting)
+
+            wait_for(blocked, "the worker's UPDATE to wait on the row lock", timeout=20)
+            assert len(waiting) == 1
+            admin.execute("SELECT pg_terminate_backend(%s)", waiting)
+            client.join(timeout=HTTP_TIMEOUT + 5)
+            lock.rollback()
+        assert not client.is_alive(), "the refresh hung"
+
+        assert reply == [
+            (503, {"detail": "Service temporarily unavailable.", "code": "service_unavailable"})
+        ], app.errors()
+        row = session_row(example_db, sid)
+        assert (row["refresh_jti"], row["previous_jti"], row["revoked_at"]) == (original, "", None)
+        # The worker dropped its dead connection: the retry, and every worker, work again.
+        status, rotated = http(app.base, "POST", "/api/auth/refresh/", {"refresh": raw})
+        assert status == 200, rotated
+        assert session_row(example_db, sid)["refresh_jti"] == claims(rotated["refresh"])["jti"]
+        auth = f"Bearer {rotated['access']}"
+        mark = app.log_mark()
+        for _ in range(20):
+            assert http(app.base, "GET", "/api/me/", Authorization=auth)[0] == 200
+        assert len(app.workers_seen(mark, "/api/me/")) >= 2
 
 
 # -- 2. Redis stopped and started during a run of authenticated requests --------------
