@@ -84,5 +84,7 @@ def client_ip(request: HttpRequest) -> str | None:
 
 def client_info(request: HttpRequest) -> ClientInfo:
     """Collect :class:`ClientInfo` from a Django (or DRF) request, applying privacy settings."""
-    user_agent = str(request.META.get("HTTP_USER_AGENT", ""))[: app_settings.USER_AGENT_MAX_LENGTH]
+    # A server passes a NUL byte in the header on as is; PostgreSQL text cannot store it.
+    user_agent = str(request.META.get("HTTP_USER_AGENT", "")).replace("\x00", "")
+    user_agent = user_agent[: app_settings.USER_AGENT_MAX_LENGTH]
     return ClientInfo(ip_address=_stored_ip(client_ip(request)), user_agent=user_agent)

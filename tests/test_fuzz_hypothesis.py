@@ -29,7 +29,7 @@ from django_token_sessions.models import DeviceSession
 from tests.utils import PASSWORD
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 # Bounded for CI, reproducible there (derandomize); HYPOTHESIS_PROFILE=token_sessions_deep
@@ -352,6 +352,7 @@ def test_login_with_random_client_headers_never_crashes(user):
 
         @FUZZ
         @given(headers=random_headers())
+        @example(headers={"HTTP_USER_AGENT": "Firefox\x00"})  # was a 500 on PostgreSQL
         def sign_in(headers):
             response = APIClient().post(
                 "/api/auth/login/",
@@ -363,3 +364,17 @@ def test_login_with_random_client_headers_never_crashes(user):
             assert response.json()["session"]["id"]
 
         sign_in()
+
+
+@pytest.mark.django_db
+def test_a_nul_byte_in_the_user_agent_is_dropped(user):
+    # Regression: PostgreSQL refused the NUL (DataError), and the login answered 500.
+    response = APIClient().post(
+        "/api/auth/login/",
+        {"username": user.get_username(), "password": PASSWORD},
+        format="json",
+        HTTP_USER_AGENT="Mozilla/5.0\x00 (X11; Linux x86_64) Firefox/128.0",
+    )
+    assert response.status_code == 200, response.content
+    stored = DeviceSession.objects.get(pk=response.json()["session"]["id"])
+    assert stored.user_agent == "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
