@@ -38,7 +38,7 @@ from .conf import app_settings, jwt_settings
 from .device import ClientInfo
 from .exceptions import TokenExpired, TokenInvalid, TokenReused, UserInactive, UserNotFound
 from .models import LegacyTokenExchange
-from .tokens import get_token_backend, token_text
+from .tokens import get_token_backend, is_user_claim, token_text
 
 __all__ = [
     "LegacyAccessToken",
@@ -118,7 +118,8 @@ def _password_hash_matches(payload: dict[str, Any], user: Any) -> bool:
 
 def _user_of(payload: dict[str, Any]) -> Any:
     api = jwt_settings()
-    if api.USER_ID_CLAIM not in payload:
+    if not is_user_claim(payload.get(api.USER_ID_CLAIM)):
+        # Also refuses true and 1.5, which the ORM would read as the user with pk 1.
         raise TokenInvalid(str(_("Token contained no recognizable user identification")))
     user = services._get_user_by_claim(payload[api.USER_ID_CLAIM])
     if user is None:
@@ -148,6 +149,11 @@ def exchange_legacy_refresh_token(
     payload = _verified_payload(raw)
     if app_settings.SESSION_ID_CLAIM in payload:
         raise TokenInvalid(str(_("Token is not a legacy token.")))
+    jti = payload.get(jwt_settings().JTI_CLAIM)
+    if not isinstance(jti, str) or not jti:
+        # Checked first: simplejwt's blacklist check reads the claim before its own
+        # "Token has no id" check (a KeyError); without a jti there is no "once" either.
+        raise TokenInvalid(str(_("Token has no id")))
     try:
         token = _LegacyRefreshToken(raw)
     except ExpiredTokenError as exc:
@@ -158,9 +164,9 @@ def exchange_legacy_refresh_token(
         if _already_exchanged(payload.get(jwt_settings().JTI_CLAIM)):
             raise _reused() from exc
         raise TokenInvalid(str(exc.args[0]) if exc.args else None) from exc
-    jti = token.payload.get(jwt_settings().JTI_CLAIM)
-    if not jti:  # simplejwt checks it unless JTI_CLAIM is None; without it, no "once"
-        raise TokenInvalid(str(_("Token has no id")))
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        # An "exp" PyJWT accepts but simplejwt's datetime check cannot (a numeric string).
+        raise TokenInvalid() from exc
     user = _user_of(token.payload)
     expires_at: datetime = datetime_from_epoch(token.payload["exp"])
 
@@ -235,7 +241,8 @@ class LegacyJWTAuthentication(SessionJWTAuthentication):
             return None
         try:
             token = LegacyAccessToken(raw)  # type: ignore[arg-type]
-        except TokenError:
+        except (TokenError, TypeError, ValueError, OverflowError, OSError):
+            # The non-TokenErrors: an "exp" simplejwt's datetime check cannot read.
             return None
         if app_settings.SESSION_ID_CLAIM in token.payload:
             return None

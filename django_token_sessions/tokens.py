@@ -53,6 +53,13 @@ def get_token_backend() -> TokenBackend:
     return _backend_for(jwt_settings())
 
 
+def is_user_claim(value: Any) -> bool:
+    """True for a user id claim as we mint them: an int (not a bool) or a non-empty str."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value != "")
+
+
 class _SessionToken(Token):
     """Common behaviour: live settings, and a valid ``sid`` claim on every token."""
 
@@ -78,8 +85,7 @@ class _SessionToken(Token):
         jti = self.payload.get(jwt_settings().JTI_CLAIM)
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
             raise TokenError(_("Token has no valid id"))
-        user_id = self.payload.get(jwt_settings().USER_ID_CLAIM)
-        if isinstance(user_id, bool) or not isinstance(user_id, (int, str)) or user_id == "":
+        if not is_user_claim(self.payload.get(jwt_settings().USER_ID_CLAIM)):
             raise TokenError(_("Token contained no recognizable user identification"))
 
     @property

@@ -46,10 +46,17 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings as django_settings
-from django.test import Client
+from django.test import Client, override_settings
+from django.urls import path
 from django.utils import timezone
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
 from rest_framework.test import APIClient
 
+import tests.urls
+from django_token_sessions.authentication import SessionJWTAuthentication
+from django_token_sessions.legacy import LegacyJWTAuthentication
 from django_token_sessions.models import DeviceSession
 from tests.utils import bearer, refresh
 
@@ -368,6 +375,85 @@ def test_forged_access_token_with_the_database_revocation_check(
     settings.TOKEN_SESSIONS = {"REVOCATION_CHECK": "db"}
     raw = forge(claims(alice["access"]))
     assert_refused(channel, raw, 401, code)
+    assert_still_works(alice)
+
+
+LEGACY_CASES = [
+    ("expired", _expired, "token_expired"),
+    ("nbf-in-future", _nbf_future, "token_invalid"),
+    ("iat-in-future", _iat_future, "token_invalid"),
+    ("other-hs256-key", _other_key, "token_invalid"),
+    ("alg-none", _alg_none, "token_invalid"),
+    ("wrong-token-type", _wrong_type, "token_invalid"),
+    ("jti-missing", _set("jti", MISSING), "token_invalid"),
+    ("jti-int", _set("jti", 42), "token_invalid"),
+    ("jti-empty", _set("jti", ""), "token_invalid"),
+    ("user-missing", _set("user_id", MISSING), "token_invalid"),
+    ("user-null", _set("user_id", None), "token_invalid"),
+    ("user-bool", _set("user_id", True), "token_invalid"),
+    ("user-float", _set("user_id", 1.5), "token_invalid"),
+    ("user-list", _set("user_id", [1]), "token_invalid"),
+    ("user-dict", _set("user_id", {"id": 1}), "token_invalid"),
+    ("user-huge-string", _set("user_id", HUGE), "user_not_found"),
+    ("user-huge-int", _set("user_id", 10**40), "user_not_found"),
+    ("exp-numeric-string", _set("exp", "99999999999"), "token_invalid"),
+    ("exp-year-3e12", _set("exp", 10**20), "token_invalid"),
+]
+
+
+@pytest.mark.parametrize("channel", ["refresh-body", "refresh-cookie"])
+@pytest.mark.parametrize(
+    ("forge", "code"), [pytest.param(f, c, id=name) for name, f, c in LEGACY_CASES]
+)
+def test_forged_legacy_token_is_refused_while_legacy_tokens_are_accepted(
+    settings, alice, channel, forge, code
+):
+    """With ``ACCEPT_LEGACY_REFRESH_TOKENS`` on, a token without ``sid`` goes to the legacy
+    exchange: a damaged one creates no session and records no exchange."""
+    from django_token_sessions.models import LegacyTokenExchange
+
+    settings.TOKEN_SESSIONS = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
+    legacy = claims(alice["refresh"])
+    del legacy["sid"], legacy["sxp"]  # what plain simplejwt issues
+    legacy["jti"] = uuid.uuid4().hex
+    assert via_body(sign(legacy)).status_code == 200  # the undamaged one is adopted
+    DeviceSession.objects.filter(pk__in=LegacyTokenExchange.objects.values("session")).delete()
+    LegacyTokenExchange.objects.all().delete()
+    legacy["jti"] = uuid.uuid4().hex  # the adopted one is blacklisted now: a fresh jti
+
+    assert_refused(channel, forge(legacy), 401, code)
+    assert not LegacyTokenExchange.objects.exists()
+    assert_still_works(alice)
+
+
+@api_view(["GET"])
+@authentication_classes([LegacyJWTAuthentication, SessionJWTAuthentication])
+@permission_classes([IsAuthenticated])
+def _transition_me(request: Any) -> Response:
+    return Response({"username": request.user.get_username()})
+
+
+#: The test URLs plus a view that, as during a migration, also takes legacy access tokens.
+urlpatterns = [path("api/transition-me/", _transition_me), *tests.urls.urlpatterns]
+
+#: A legacy access token's jti is never looked at (simplejwt only wants one): "" is fine.
+LEGACY_ACCESS_CASES = [case for case in LEGACY_CASES if case[0] != "jti-empty"]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+@pytest.mark.parametrize(
+    ("forge", "code"), [pytest.param(f, c, id=name) for name, f, c in LEGACY_ACCESS_CASES]
+)
+def test_forged_legacy_access_token_is_refused_during_the_transition(settings, alice, forge, code):
+    settings.TOKEN_SESSIONS = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
+    legacy = claims(alice["access"])
+    del legacy["sid"], legacy["iat_ms"]
+    assert bearer(sign(legacy)).get("/api/transition-me/").status_code == 200  # undamaged
+
+    before = snapshot()
+    response = bearer(forge(dict(legacy))).get("/api/transition-me/")
+    assert_error(response, 401, code)
+    assert snapshot() == before
     assert_still_works(alice)
 
 
