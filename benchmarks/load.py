@@ -22,7 +22,7 @@ Options: ``--duration S`` (15, quick 3) seconds of one measured wrk run; ``--rou
 each thread owns one token pair and its requests are sequential (no self-inflicted refresh
 races); ``--workers W`` (4); ``--warmup S`` (3, quick 1) seconds of untimed load on each
 server before the first round; ``--redis-db N`` (12) the Redis database both servers use,
-flushed at the start and the end; ``--conn-max-age S`` (60, see below); ``--json PATH``,
+flushed at the start and the end; ``--connection-per-request`` (see below); ``--json PATH``,
 ``--markdown PATH``.
 
 How a run goes: for each system a scratch database ``tokensessions_load_<system>_<pid>``
@@ -33,17 +33,25 @@ simplejwt first in even ones, so drift hits both alike): C fresh token pairs are
 logging in over HTTP (untimed; ours with ``X-Token-Transport: body`` to get the refresh
 token in the JSON, and its login throttle off), written to a file that the Lua script
 reads, and wrk runs for ``--duration``. The numbers per system are summed requests over
-summed duration (req/s) and the mean over rounds of each round's p50 and p99. Everything
-started is stopped and dropped at the end, on failure too.
+summed duration (req/s), the mean over rounds of each round's p50 and p99, and the CPU time
+per request of the gunicorn workers and of the database's PostgreSQL backends (read from
+/proc around each wrk run). Everything started is stopped and dropped at the end, on
+failure too.
+
+Reading it: req/s and latency depend on everything else the machine runs (on a shared
+2-core machine, a test suite next door moves them by tens of percent; compare rounds, and
+runs, before believing a ratio); CPU ms per request hardly does. p99 is where the
+refreshes show: 1 in 20 requests, and simplejwt's rotation with blacklisting is several
+statements and two commits.
 
 Settings of both servers: the example project's, with ``DJANGO_DEBUG=0``,
 ``DEMO_ACCESS_MINUTES=15`` (no access token expires during a run),
 ``DEMO_LOGIN_THROTTLE_RATE=""`` and Django's default password hasher (only the untimed
-logins hash), plus ``CONN_MAX_AGE`` (``--conn-max-age``, default 60): example/settings.py
+logins hash), plus ``CONN_MAX_AGE = None`` (persistent connections): example/settings.py
 leaves it at Django's 0, a new PostgreSQL connection for every request, which no production
 deployment runs with and which adds the same few milliseconds to both systems. The one
 line is added by a settings module the run writes to its scratch directory
-(``from example.settings import *`` and the ``CONN_MAX_AGE``); ``--conn-max-age 0``
+(``from example.settings import *`` and the ``CONN_MAX_AGE``); ``--connection-per-request``
 measures the example project exactly as it stands.
 
 Why sync workers: gunicorn's default, and one request at a time per process, so what a
@@ -128,11 +136,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--redis-db", type=int, default=12, help="Redis database, flushed (default 12)"
     )
     parser.add_argument(
-        "--conn-max-age",
-        type=int,
-        default=60,
-        help="CONN_MAX_AGE of both servers (default 60: persistent connections, as deployed; "
-        "0: a new PostgreSQL connection per request, example/settings.py as it stands)",
+        "--connection-per-request",
+        action="store_true",
+        help="CONN_MAX_AGE=0 as in example/settings.py: a new PostgreSQL connection for every "
+        "request (default: CONN_MAX_AGE=None, persistent connections, as deployed)",
     )
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s: a smoke test")
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
@@ -235,6 +242,12 @@ class Server:
             return ""
 
 
+def conn_max_age(args: argparse.Namespace) -> int | None:
+    # None, not a number of seconds: Django counts CONN_MAX_AGE from the connect, so any
+    # number would reconnect in the middle of a run (and hide the backend from CpuMeter).
+    return 0 if args.connection_per_request else None
+
+
 def _env(system: str, database: str, args: argparse.Namespace, workdir: Path) -> dict[str, str]:
     # The example project's settings plus one line: CONN_MAX_AGE, which example/settings.py
     # leaves at Django's 0 (a new PostgreSQL connection per request, ~4 ms here, the same
@@ -243,7 +256,7 @@ def _env(system: str, database: str, args: argparse.Namespace, workdir: Path) ->
     module = f"tokensessions_load_{system}"
     (workdir / f"{module}.py").write_text(
         f"from {SYSTEMS[system][0]} import *  # noqa: F403\n"
-        f'DATABASES["default"]["CONN_MAX_AGE"] = {args.conn_max_age}  # noqa: F405\n'
+        f'DATABASES["default"]["CONN_MAX_AGE"] = {conn_max_age(args)}  # noqa: F405\n'
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
     env.update(
@@ -361,6 +374,62 @@ def mint_tokens(server: Server, count: int, path: Path) -> None:
     path.write_text("".join(f"{access} {refresh}\n" for access, refresh in pairs))
 
 
+def _cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """utime + stime of each live process in ``pids``, from /proc (Linux)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _server_pids(server: Server) -> dict[str, set[int]]:
+    """The gunicorn workers (children of the master) and the database's backends."""
+    assert server.process is not None
+    master = str(server.process.pid)
+    workers = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == master:
+                workers.add(int(stat.parent.name))
+        except (OSError, IndexError):
+            continue
+    rows = _pg_admin(
+        "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity "
+        f"WHERE datname = '{server.database}'"
+    )
+    return {"gunicorn": workers, "postgresql": {int(p) for p in rows.split()}}
+
+
+class CpuMeter:
+    """CPU seconds spent by the server's processes between :meth:`start` and :meth:`stop`.
+
+    CPU time per request does not depend on how busy the rest of the machine is, unlike
+    requests/s and latency: on a shared machine it is the steadier of the numbers. The
+    PostgreSQL backends are only seen when connections persist (CONN_MAX_AGE None); with
+    0 each request's backend has exited before it can be read. Redis is not counted (its
+    server is shared with any other client).
+    """
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.before: dict[str, dict[int, float]] = {}
+
+    def start(self) -> None:
+        self.before = {k: _cpu_seconds(v) for k, v in _server_pids(self.server).items()}
+
+    def stop(self) -> dict[str, float]:
+        spent = {}
+        for kind, before in self.before.items():
+            after = _cpu_seconds(set(before))
+            spent[kind] = sum(after[pid] - before[pid] for pid in after)
+        return spent
+
+
 def run_wrk(server: Server, connections: int, duration: float, tokens: Path) -> dict[str, Any]:
     command = [
         "wrk",
@@ -383,7 +452,7 @@ def run_wrk(server: Server, connections: int, duration: float, tokens: Path) -> 
     return stats
 
 
-def failures(stats: dict[str, Any]) -> list[str]:
+def failures(stats: dict[str, Any], warm_up: bool = False) -> list[str]:
     out = []
     if stats["non2xx"]:
         out.append(f"{stats['non2xx']} non-2xx response(s)")
@@ -392,7 +461,8 @@ def failures(stats: dict[str, Any]) -> list[str]:
     sockets = {k: v for k, v in stats["socket_errors"].items() if v}
     if sockets:
         out.append(f"socket errors {sockets}")
-    if not stats["requests"]:
+    # A warm-up on a busy machine may end before a cold worker has answered anything.
+    if not stats["requests"] and not warm_up:
         out.append("no request completed")
     return out + [f"first error: {e}" for e in stats["errors"][:3]]
 
@@ -449,6 +519,10 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "refresh_ok": sum(r["refresh_ok"] for r in runs),
         "non2xx": sum(r["non2xx"] for r in runs),
         "seconds": round(seconds, 3),
+        "cpu_ms_per_request": {
+            kind: 1000 * sum(r["cpu_s"][kind] for r in runs) / requests
+            for kind in ("gunicorn", "postgresql")
+        },
         "rounds": [{k: v for k, v in r.items() if k not in ("wrk_output", "errors")} for r in runs],
     }
 
@@ -466,29 +540,34 @@ def header(document: dict[str, Any]) -> list[str]:
         f"{m['wrk']}; django-token-sessions at commit {m['commit']}",
         f"load        gunicorn {c['workers']} sync workers per system; wrk {c['connections']} "
         f"connections (1 per thread), {c['duration_s']:g} s x {c['rounds']} round(s) per "
-        "system, alternating; 95% GET /api/me/, 5% POST /api/auth/refresh/ (rotation)",
+        "system, alternating; 95% GET /api/me/, 5% POST /api/auth/refresh/ (rotation); "
+        f"CONN_MAX_AGE={c['conn_max_age']}",
     ]
 
 
 def table(document: dict[str, Any]) -> list[list[str]]:
-    rows = [["", "req/s", "p50 ms", "p99 ms", "requests", "refreshes", "non-2xx"]]
+    columns = ["req/s", "p50 ms", "p99 ms", "CPU ms/req app", "CPU ms/req PG"]
+    rows = [["", *columns, "requests", "refreshes", "non-2xx"]]
     for system, (_, label) in SYSTEMS.items():
         s = document["systems"][system]
+        cpu = s["cpu_ms_per_request"]
         rows.append(
             [
                 label,
                 f"{s['rps']:,.0f}",
                 f"{s['p50_ms']:.2f}",
                 f"{s['p99_ms']:.2f}",
+                f"{cpu['gunicorn']:.2f}",
+                "-" if document["config"]["conn_max_age"] == 0 else f"{cpu['postgresql']:.2f}",
                 f"{s['requests']:,}",
                 f"{s['refresh_ok']:,}",
                 str(s["non2xx"]),
             ]
         )
     r = document["ratios"]
-    rows.append(
-        ["ours / simplejwt", f"{r['rps']:.2f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}", "", "", ""]
-    )
+    ratios = [r["rps"], r["p50"], r["p99"], r["cpu_gunicorn"], r["cpu_postgresql"]]
+    cells = ["-" if x is None else f"{x:.2f}" for x in ratios]
+    rows.append(["ours / simplejwt", *cells, "", "", ""])
     return rows
 
 
@@ -521,7 +600,11 @@ def markdown_lines(document: dict[str, Any]) -> list[str]:
         "",
         "req/s: requests over the summed wrk duration of all rounds; p50/p99: the mean over "
         "rounds of wrk's per-run percentiles (all requests, GETs and refreshes together). "
-        "Ratios are ours over simplejwt: above 1 is more throughput, or more latency.",
+        "Ratios are ours over simplejwt: above 1 is more throughput, or more latency. CPU "
+        "ms/req: CPU time (user + system) of the gunicorn workers (app) and of the database's "
+        "PostgreSQL backends (PG, only with persistent connections) over the measured runs, per "
+        "request; unlike req/s and latency it hardly depends on other load on the machine. "
+        "Redis is not counted.",
     ]
     return lines
 
@@ -540,7 +623,7 @@ def measure(args: argparse.Namespace, workdir: Path, servers: dict[str, Server])
         for server in servers.values():
             mint_tokens(server, args.connections, tokens)
             stats = run_wrk(server, args.connections, args.warmup, tokens)
-            if problems := failures(stats):
+            if problems := failures(stats, warm_up=True):
                 raise RunFailed(f"warm-up of {server.system}: " + "; ".join(problems))
     for round_no in range(args.rounds):
         order = list(servers.values())
@@ -548,7 +631,10 @@ def measure(args: argparse.Namespace, workdir: Path, servers: dict[str, Server])
             order.reverse()
         for server in order:
             mint_tokens(server, args.connections, tokens)
+            meter = CpuMeter(server)
+            meter.start()
             stats = run_wrk(server, args.connections, args.duration, tokens)
+            stats["cpu_s"] = meter.stop()
             runs[server.system].append(stats)
             print(
                 f"round {round_no + 1}/{args.rounds} {server.system:<9} "
@@ -560,12 +646,17 @@ def measure(args: argparse.Namespace, workdir: Path, servers: dict[str, Server])
                 raise RunFailed(f"{server.system}, round {round_no + 1}: " + "; ".join(problems))
     systems = {system: summarize(r) for system, r in runs.items()}
     ours, theirs = systems["ours"], systems["simplejwt"]
+    theirs_cpu = theirs["cpu_ms_per_request"]
     return {
         "systems": systems,
         "ratios": {
             "rps": ours["rps"] / theirs["rps"],
             "p50": ours["p50_ms"] / theirs["p50_ms"],
             "p99": ours["p99_ms"] / theirs["p99_ms"],
+            **{
+                f"cpu_{kind}": ours_ms / theirs_ms if (theirs_ms := theirs_cpu[kind]) else None
+                for kind, ours_ms in ours["cpu_ms_per_request"].items()
+            },
         },
     }
 
@@ -589,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
             "worker_class": "sync",
             "warmup_s": args.warmup,
             "redis_db": args.redis_db,
-            "conn_max_age": args.conn_max_age,
+            "conn_max_age": conn_max_age(args),
             "mix": {"GET /api/me/": 0.95, "POST /api/auth/refresh/": 0.05},
         },
     }

@@ -62,4 +62,4 @@ def test_quick_load_run_serves_both_systems_without_errors(tmp_path):
         assert stats["non2xx"] == 0, system
         for key in ("rps", "p50_ms", "p99_ms"):
             assert stats[key] > 0, (system, key)
-    assert set(document["ratios"]) == {"rps", "p50", "p99"}
+    assert {"rps", "p50", "p99"} <= set(document["ratios"])
