@@ -1,20 +1,26 @@
 """Fault injection on real services: a database connection killed mid-rotation, Redis
-stopped and started under load, and 50 refreshes of one token across 4 gunicorn workers.
+stopped and started (or cut off) under load, and 50 refreshes of one token across 4
+gunicorn workers.
 
 Each scenario is checked through HTTP first (what the client saw) and then in the
 database (what the session became). The promises:
 
 * a fault never forks a session's refresh chain (two valid JTIs) and never revokes a
-  session by mistake; the client gets a JSON error, and its retry inside the grace
-  window converges on the session's current token;
+  session by mistake; the client gets a JSON 503 ``service_unavailable``, and its retry
+  inside the grace window converges on the session's current token;
 * a Redis outage never turns into a 500: with ``REVOCATION_CACHE_FAILURE = "db"``
   revocation keeps being enforced from the database, with ``"deny"`` every request is
   refused as ``revocation_unavailable`` until Redis is back and rebuilt.
 
-They need PostgreSQL (TEST_DB=postgres), gunicorn, django-redis and /usr/bin/redis-server
-(each Redis test runs its own server on a free port, so the shared one is never stopped):
-skipped with the reason on a laptop without them, failed when ``CI`` is set. Run by the
-tox env ``redis``. Every wait has a timeout; processes and databases go in ``finally``.
+The connection is killed in-process (``connection.execute_wrapper`` around the rotation's
+UPDATE, on pytest-django's TEST_DB=postgres database) and, from outside, in a gunicorn
+worker whose UPDATE waits on a row lock the test holds. The gunicorn tests serve the
+example project (tests/gunicorn_example.py) on a database of their own, each with a
+redis-server of its own on a free port, so the shared Redis is never stopped.
+
+Needs PostgreSQL, gunicorn, psycopg, django-redis and redis-server: skipped with the
+reason on a laptop without them, failed when ``CI`` is set. Run by the tox env ``redis``.
+Every wait has a timeout; processes and databases are cleaned up in ``finally``.
 """
 
 from __future__ import annotations
