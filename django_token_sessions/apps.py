@@ -18,14 +18,19 @@ class TokenSessionsConfig(AppConfig):
         """Register system checks (token_sessions.E001…) and signal receivers."""
         from django.conf import settings
         from django.core.signals import request_started
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_delete, post_save
 
         from . import checks  # noqa: F401
         from .authentication import reset_current_session
-        from .receivers import user_saved
+        from .receivers import user_removed, user_saved
 
         post_save.connect(
             user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="token_sessions_user_saved"
+        )
+        post_delete.connect(
+            user_removed,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="token_sessions_user_deleted",
         )
         request_started.connect(reset_current_session, dispatch_uid="token_sessions_reset")
         # The OpenAPI extensions, with the optional "schema" extra (drf-spectacular) only.

@@ -1,10 +1,11 @@
-"""Triggers that log a user out everywhere: password change and deactivation.
+"""Triggers that log a user out everywhere: password change, deactivation and deletion.
 
 Connected in ``AppConfig.ready()`` to ``post_save`` of ``AUTH_USER_MODEL``, so every path
 that saves the user counts: ``set_password()`` + ``save()``, the admin,
 ``PasswordChangeForm``, ``SetPasswordForm``, ``changepassword``, and any code that sets
 ``is_active = False`` and saves. ``QuerySet.update()`` sends no signal and so is not seen
-(the README says what still protects such users).
+(the README says what still protects such users). ``post_delete`` of the user writes the
+revocation marker the database cascade does not.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from .authentication import current_session_id
 from .conf import app_settings
 from .models import RevokeReason
-from .services import logout_everywhere
+from .services import logout_everywhere, user_deleted
 
 
 def user_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
@@ -32,3 +33,8 @@ def user_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any)
     if getattr(instance, "_password", None) is not None and app_settings.LOGOUT_ON_PASSWORD_CHANGE:
         keep = current_session_id() if app_settings.PASSWORD_CHANGE_KEEPS_CURRENT_SESSION else None
         logout_everywhere(instance, reason=RevokeReason.PASSWORD_CHANGED, keep_session_id=keep)
+
+
+def user_removed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``post_delete`` of the user: their access tokens stop working at once."""
+    user_deleted(instance)

@@ -20,6 +20,12 @@ A cache that fails (down, timing out, or hiding errors as misses with
 recognised by the missing readiness key. Then the request is answered from the database
 (or refused, with ``REVOCATION_CACHE_FAILURE = "deny"``), and the markers of recently
 revoked sessions are rebuilt from the database before the cache is trusted again.
+
+A cache can also miss a marker and still look healthy: a write lost in a network cut
+while Redis kept its data. So the readiness key carries the time of the last rebuild, and
+a rebuild runs again once it is ``RESYNC_INTERVAL`` old (by one process, in the request
+that notices), and at once in a process that has seen the cache fail. A lost marker is
+therefore missing for seconds, not for an access-token lifetime.
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ READY_KEY = "token_sessions:ready"
 WARMING_KEY = "token_sessions:warming"
 #: Seconds between two rebuild attempts of one process while the cache is unusable.
 WARM_INTERVAL = 1.0
+#: Age (seconds) of the last rebuild after which the markers are rebuilt again, healthy or
+#: not: it bounds how long a lost marker write goes unnoticed.
+RESYNC_INTERVAL = 5.0
+#: A rebuild that died half-way blocks the next one this long at most.
+WARMING_LOCK_SECONDS = 10
 
 
 def session_key(session_id: Any) -> str:
@@ -139,6 +150,33 @@ class _WarmGate:
 _warm_gate = _WarmGate()
 
 
+class _Suspects:
+    """Per process: cache aliases that failed here since their last rebuild. A write that
+    failed may have left a marker missing in a cache that otherwise looks ready."""
+
+    def __init__(self) -> None:
+        self._aliases: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, alias: str) -> None:
+        with self._lock:
+            self._aliases.add(alias)
+
+    def discard(self, alias: str) -> None:
+        with self._lock:
+            self._aliases.discard(alias)
+
+    def __contains__(self, alias: object) -> bool:
+        return alias in self._aliases
+
+    def clear(self) -> None:
+        with self._lock:
+            self._aliases.clear()
+
+
+_suspects = _Suspects()
+
+
 class CacheRevocationStore:
     """``"cache"``: markers in the cache alias ``REVOCATION_CACHE``."""
 
@@ -164,11 +202,23 @@ class CacheRevocationStore:
         try:
             found = self.cache.get_many([READY_KEY, skey, ukey])
         except Exception as exc:
+            _suspects.add(self.alias)
             return self._fallback(token, f"error: {exc!r}")
         if READY_KEY not in found:
             # Down with errors swallowed, flushed, restarted or evicted: markers may be
             # missing, so a miss proves nothing.
             return self._fallback(token, "readiness key missing")
+        if self._resync_due(found[READY_KEY]):
+            if _warm_gate.allow(self.alias) and self.warm():
+                try:
+                    found = self.cache.get_many([skey, ukey])
+                except Exception as exc:
+                    _suspects.add(self.alias)
+                    return self._fallback(token, f"error: {exc!r}")
+            elif self.alias in _suspects:
+                # A write of ours failed and no rebuild has run since: a marker may be
+                # missing, so the cache cannot answer yet.
+                return self._fallback(token, "rebuild pending after a failed write")
         if skey in found:
             return True
         marker = found.get(ukey)
@@ -177,6 +227,13 @@ class CacheRevocationStore:
             keep = marker.get("keep")
             return token.issued_at_ms < before and str(token.session_id) != keep
         return False
+
+    def _resync_due(self, ready: Any) -> bool:
+        if self.alias in _suspects:
+            return True
+        if not isinstance(ready, int | float) or isinstance(ready, bool):
+            return True  # written by an older version
+        return time.time() - ready >= RESYNC_INTERVAL
 
     def _fallback(self, token: SessionAccessToken, why: str) -> bool:
         _failure_log.warning(
@@ -203,13 +260,14 @@ class CacheRevocationStore:
 
     def warm(self) -> bool:
         """Rebuild the markers of sessions revoked within a marker lifetime, then mark the
-        cache ready. Idempotent; returns False if the cache is still failing."""
+        cache ready (with the time). Idempotent; returns False if the cache is still
+        failing, or another process is rebuilding it."""
         ttl = self.ttl()
         since = timezone.now() - timedelta(seconds=ttl)
         try:
             # One rebuild at a time across all processes after a restart; the others keep
             # answering from the database until the readiness key is back.
-            if not self.cache.add(WARMING_KEY, 1, timeout=30):
+            if not self.cache.add(WARMING_KEY, 1, timeout=WARMING_LOCK_SECONDS):
                 return False
             recent = DeviceSession.objects.filter(revoked_at__gte=since).values_list(
                 "pk", flat=True
@@ -218,12 +276,16 @@ class CacheRevocationStore:
             # Markers first, readiness last: the cache is trusted only once complete.
             if markers:
                 self.cache.set_many(markers, timeout=ttl)
-            self.cache.set(READY_KEY, 1, timeout=None)
+            self.cache.set(READY_KEY, time.time(), timeout=None)
             self.cache.delete(WARMING_KEY)
-            return READY_KEY in self.cache.get_many([READY_KEY])
+            ready = READY_KEY in self.cache.get_many([READY_KEY])
         except Exception as exc:
+            _suspects.add(self.alias)
             _failure_log.warning("token_sessions: cannot warm revocation cache: %r", exc)
             return False
+        if ready:
+            _suspects.discard(self.alias)
+        return ready
 
     def sessions_revoked(self, session_ids: Iterable[UUID]) -> None:
         """Write one marker per session (one ``set_many`` round trip)."""
@@ -249,6 +311,7 @@ class CacheRevocationStore:
         # check goes to the database and rebuilds the markers; if even that fails the
         # cache is down, and a cache that comes back after a restart has no readiness key.
         logger.error("token_sessions: could not write a revocation marker: %r", exc)
+        _suspects.add(self.alias)
         try:
             self.cache.delete(READY_KEY)
         except Exception:

@@ -50,6 +50,7 @@ __all__ = [
     "revoke_session",
     "revoke_sessions",
     "rotate_refresh_token",
+    "user_deleted",
 ]
 
 
@@ -353,6 +354,31 @@ def logout(raw_refresh: Any) -> bool:
     return False
 
 
+def _mark_user_revoked(user: Any, keep_session_id: Any = None) -> None:
+    """After commit, refuse every access token of ``user`` minted until then (but those of
+    ``keep_session_id``): one "not before" marker by the token's user claim."""
+    user_claim = getattr(user, jwt_settings().USER_ID_FIELD)
+
+    def mark() -> None:
+        # Taken at commit, after the UPDATE: every token minted before it (iat_ms is set
+        # before a session's row is written or swapped) is older than the marker.
+        before_ms = int(time.time() * 1000)
+        get_revocation_store().user_revoked(user_claim, before_ms, keep_session_id)
+
+    transaction.on_commit(mark)
+
+
+def user_deleted(user: Any) -> None:
+    """Refuse the access tokens of a deleted user at once.
+
+    The database cascade deletes the user's sessions without revoking them, and the
+    user's id claim (a username, say) may be taken by someone else next: the user marker
+    keeps the old tokens from authenticating the newcomer. Called by a ``post_delete``
+    receiver; nothing to call from your code.
+    """
+    _mark_user_revoked(user)
+
+
 def logout_everywhere(
     user: Any, *, reason: str = RevokeReason.LOGOUT_ALL, keep_session_id: Any = None
 ) -> int:
@@ -366,16 +392,8 @@ def logout_everywhere(
     sessions = DeviceSession.objects.for_user(user).filter(revoked_at__isnull=True)
     if keep_session_id is not None:
         sessions = sessions.exclude(pk=keep_session_id)
-    user_claim = getattr(user, jwt_settings().USER_ID_FIELD)
     count: int = sessions.revoke(reason)
-
-    def mark() -> None:
-        # Taken at commit, after the UPDATE: every token minted before it (iat_ms is set
-        # before a session's row is written or swapped) is older than the marker.
-        before_ms = int(time.time() * 1000)
-        get_revocation_store().user_revoked(user_claim, before_ms, keep_session_id)
-
-    transaction.on_commit(mark)
+    _mark_user_revoked(user, keep_session_id)
     if count:
         _send(
             signals.user_logged_out_everywhere,

@@ -73,11 +73,12 @@ def _clear_cache() -> None:
     # The login throttle and the revocation markers live in the default cache; every
     # test starts from an empty (so not yet "ready") cache.
     cache.clear()
-    from django_token_sessions.revocation import _warm_gate
+    from django_token_sessions.revocation import _suspects, _warm_gate
     from tests.counting_cache import CALLS
 
     CALLS.clear()
     _warm_gate.reset()  # each test may rebuild its (empty) revocation cache at once
+    _suspects.clear()
 
 
 @pytest.fixture

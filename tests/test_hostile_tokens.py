@@ -611,13 +611,9 @@ def test_tokens_of_a_deleted_user_are_refused(user, make_user, login, channel):
     assert_still_works(bob_tokens)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deleting a user cascades to its sessions without writing revocation markers: "
-    "with the cache check, a newcomer who takes the deleted user's USER_ID_FIELD value "
-    "(here a username) is authenticated by the old access token until it expires "
-    "(needs a post_delete receiver in receivers.py)",
-)
+# Deleting a user cascades to its sessions; the post_delete receiver writes the user's
+# revocation marker after commit (a real commit here: the delete is its own transaction).
+@pytest.mark.django_db(transaction=True)
 def test_access_token_of_a_deleted_user_never_authenticates_a_newcomer(settings, make_user, login):
     settings.SIMPLE_JWT = {"USER_ID_FIELD": "username"}
     tokens = login(make_user("carol"))

@@ -281,3 +281,64 @@ def test_one_rebuild_at_a_time(user, login):
     assert revocation.READY_KEY not in cache.get_many([revocation.READY_KEY])
     cache.delete(revocation.WARMING_KEY)
     assert store.warm() is True
+
+
+# -- a marker lost while the cache looked healthy ------------------------------------------
+
+
+def _lose_the_next_writes(monkeypatch):
+    """The cache keeps its data but this process's writes fail (a network cut)."""
+    store_cache = caches["default"]
+
+    def fail(*args, **kwargs):
+        raise ConnectionError("network cut")
+
+    for name in ("set_many", "set", "delete"):
+        monkeypatch.setattr(store_cache, name, fail)
+    return lambda: [monkeypatch.undo()]
+
+
+def test_a_process_whose_marker_write_failed_rebuilds_before_trusting_the_cache(
+    user, login, monkeypatch
+):
+    body, other = login(user), login(user)
+    assert me(body["access"]) == (200, None)  # warm: the cache is ready
+    heal = _lose_the_next_writes(monkeypatch)
+    services.revoke_session(body["session"]["id"], reason="admin")  # marker write fails
+    heal()
+    assert revocation.READY_KEY in cache.get_many([revocation.READY_KEY])  # still "ready"
+    # Refused at once: from the database while this process may not rebuild yet (at most
+    # once a second), then by the rebuilt markers, which every process reads.
+    assert me(body["access"]) == (401, "session_revoked")
+    revocation._warm_gate.reset()
+    assert me(body["access"]) == (401, "session_revoked")
+    assert cache.get(revocation.session_key(body["session"]["id"])) == 1
+    assert "default" not in revocation._suspects
+    assert me(other["access"]) == (200, None)
+
+
+def test_other_processes_see_a_lost_marker_within_the_resync_interval(user, login, monkeypatch):
+    body = login(user)
+    assert me(body["access"]) == (200, None)
+    heal = _lose_the_next_writes(monkeypatch)
+    services.revoke_session(body["session"]["id"], reason="admin")
+    heal()
+    revocation._suspects.clear()  # a process that did not see the failure
+    revocation._warm_gate.reset()
+    # Until the last rebuild is RESYNC_INTERVAL old, that process trusts the cache...
+    assert me(body["access"]) == (200, None)
+    # ...then the request that finds it older rebuilds the markers first.
+    last_rebuild = cache.get(revocation.READY_KEY)
+    cache.set(revocation.READY_KEY, last_rebuild - revocation.RESYNC_INTERVAL, timeout=None)
+    revocation._warm_gate.reset()
+    assert me(body["access"]) == (401, "session_revoked")
+    assert cache.get(revocation.READY_KEY) >= last_rebuild
+
+
+def test_a_fresh_cache_costs_one_round_trip_and_no_rebuild(user, login, cache_calls):
+    body = login(user)
+    assert me(body["access"]) == (200, None)
+    cache_calls.clear()
+    for _ in range(3):
+        assert me(body["access"]) == (200, None)
+    assert cache_calls == ["get_many"] * 3
