@@ -12,8 +12,8 @@ on). Reported per system: requests/s, p50 and p99 latency, and the ratios ours/s
 Running it (from the repository root; needs PostgreSQL on 127.0.0.1:5432, Redis on
 127.0.0.1:6379, ``wrk``, gunicorn, psycopg and django-redis)::
 
-    python -m benchmarks.load                    # 2 rounds of 15 s per system, about 1.5 min
-    python -m benchmarks.load --quick            # 1 round of 3 s per system: a smoke test
+    python -m benchmarks.load                    # 2 rounds of 15 s per system, about 2 min
+    python -m benchmarks.load --quick            # 1 round of 3 s per system: a smoke test, ~40 s
     python -m benchmarks.load --json out.json --markdown out.md
     python -m benchmarks.load --rounds 4 --duration 30 --connections 16
 
