@@ -101,6 +101,10 @@ _BEARER_401 = _error(
     "next request after a logout or revocation.",
     *BEARER_FAILURES,
 )
+_UNAVAILABLE = _error(
+    "The database is unreachable (connection lost, failover); the request may be retried.",
+    "service_unavailable",
+)
 _NOT_FOUND = _error("No active session with this id among the user's own.", "not_found")
 
 
@@ -177,6 +181,7 @@ def _login_view(view: Any) -> Any:
                     "Wrong username or password, or an inactive user.", "invalid_credentials"
                 ),
                 415: _UNSUPPORTED,
+                503: _UNAVAILABLE,
                 429: _error("Too many login attempts from this address.", "throttled"),
             },
         )
@@ -206,6 +211,7 @@ def _refresh_view(view: Any) -> Any:
                 ),
                 403: _error("The refresh cookie was sent without passing CSRF.", "csrf_failed"),
                 415: _UNSUPPORTED,
+                503: _UNAVAILABLE,
             },
         )
     )(view)
@@ -233,6 +239,7 @@ def _logout_view(view: Any) -> Any:
                 ),
                 403: _error("The refresh cookie was sent without passing CSRF.", "csrf_failed"),
                 415: _UNSUPPORTED,
+                503: _UNAVAILABLE,
             },
         )
     )(view)
@@ -252,6 +259,7 @@ def _logout_all_view(view: Any) -> Any:
                 400: _BAD_REQUEST,
                 401: _BEARER_401,
                 415: _UNSUPPORTED,
+                503: _UNAVAILABLE,
             },
         )
     )(view)
@@ -264,7 +272,11 @@ def _session_list_view(view: Any) -> Any:
             summary="List my active device sessions",
             description="Most recently used first; `current` marks the session of this request.",
             tags=TAGS,
-            responses={200: DeviceSessionSerializer(many=True), 401: _BEARER_401},
+            responses={
+                200: DeviceSessionSerializer(many=True),
+                401: _BEARER_401,
+                503: _UNAVAILABLE,
+            },
         )
     )(view)
 
@@ -283,6 +295,7 @@ def _session_detail_view(view: Any) -> Any:
                 401: _BEARER_401,
                 404: _NOT_FOUND,
                 415: _UNSUPPORTED,
+                503: _UNAVAILABLE,
             },
         ),
         delete=extend_schema(
@@ -295,6 +308,7 @@ def _session_detail_view(view: Any) -> Any:
                 204: OpenApiResponse(description="The session has been revoked."),
                 401: _BEARER_401,
                 404: _NOT_FOUND,
+                503: _UNAVAILABLE,
             },
         ),
     )(view)

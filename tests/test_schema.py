@@ -172,6 +172,11 @@ def test_error_codes_are_enumerated_per_endpoint_and_status(schema):
     assert error_codes(operation(schema, "/api/auth/sessions/{id}/", "patch"), 404) == {"not_found"}
 
 
+def test_every_operation_documents_the_503_of_a_lost_database(schema):
+    for route, method in OPERATIONS:
+        assert error_codes(operation(schema, route, method), 503) == {"service_unavailable"}
+
+
 def test_schema_codes_and_the_readme_table_agree(schema):
     in_schema = {
         code
