@@ -133,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, services: Services, started: float) -> int:
     from django.core.cache import caches
+    from django.test import override_settings
 
     from . import report
     from .cases import BenchmarkError, build_cases, check_request_identity, make_fixture
     from .cases import sanity_check as run_once
-    from .measure import FallbackCounter, close_info_clients, count, interleave
+    from .measure import FallbackCounter, close_info_clients, count, fresh_resync, interleave
+    from .measure import resync as measure_resync
     from .operations import build_operation_cases
 
     log = _Collect()
@@ -190,6 +192,8 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
             timed_fallbacks, fallbacks.count = fallbacks.count, 0
             redis_cache = caches[REVOCATION_CACHE] if services.redis_ok else None
             for case in active:
+                if case.uses_redis:
+                    fresh_resync(case)
                 results[case.key].counts = count(
                     case,
                     COUNT_OPS,
@@ -199,6 +203,12 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
         except BenchmarkError as exc:
             print(f"python -m benchmarks: a case failed while measured: {exc}", file=sys.stderr)
             return 1
+        resync = None
+        if services.redis_ok:
+            with override_settings(
+                TOKEN_SESSIONS={"REVOCATION_CHECK": "cache", "REVOCATION_CACHE": REVOCATION_CACHE}
+            ):
+                resync = measure_resync(caches[REVOCATION_CACHE])
         admin = _admin_table(args, config)
         skipped = {case.key: case for case in cases if case.skipped}
         for key, case in skipped.items():
@@ -213,6 +223,7 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
             "raw": report.rows(ordered, "raw"),
             "operations": report.ops_rows(ordered),
             "admin": admin,
+            "resync": resync,
             "fallbacks": {"warm_up": warm_up_fallbacks, "timed": timed_fallbacks},
             "revocation_log": log.messages,
         }
@@ -236,6 +247,8 @@ def _run(args: argparse.Namespace, services: Services, started: float) -> int:
         document["notes"].append(report.OPS_NOTE.format(mode=mode))
         if admin["pages"]:
             document["notes"].append(report.ADMIN_NOTE.format(**admin))
+        if resync is not None:
+            document["notes"].append(report.RESYNC_NOTE.format(**resync))
         for note in document["notes"]:
             print(f"* {note}")
         elapsed = time.monotonic() - started
