@@ -15,6 +15,8 @@ class MeView(APIView):
                 "id": str(user.pk),
                 "username": user.get_username(),
                 "email": getattr(user, "email", ""),
-                "session_id": str(request.auth.session_id),
+                # None for a token without a device session (a plain simplejwt token
+                # accepted by LegacyJWTAuthentication during a migration).
+                "session_id": str(getattr(request.auth, "session_id", None)),
             }
         )
