@@ -647,7 +647,7 @@ def test_redis_outage_with_deny_refuses_then_recovers_never_500(example_db, own_
 
 
 @pytest.mark.redis
-def test_a_revocation_during_a_redis_network_cut_is_enforced_within_the_resync_interval(
+def test_a_revocation_during_a_redis_network_cut_is_enforced_after_it_heals(
     example_db, own_redis, tmp_path
 ):
     # Redis keeps running, and its data (readiness key included), while the network to it
