@@ -151,27 +151,31 @@ _warm_gate = _WarmGate()
 
 
 class _Suspects:
-    """Per process: cache aliases that failed here since their last rebuild. A write that
-    failed may have left a marker missing in a cache that otherwise looks ready."""
+    """Per process: cache aliases that failed here, and since when. A write that failed may
+    have left a marker missing in a cache that otherwise looks ready, until a rebuild that
+    started after the failure (by any process) has completed."""
 
     def __init__(self) -> None:
-        self._aliases: set[str] = set()
+        self._since: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def add(self, alias: str) -> None:
         with self._lock:
-            self._aliases.add(alias)
+            self._since.setdefault(alias, time.time())
 
     def discard(self, alias: str) -> None:
         with self._lock:
-            self._aliases.discard(alias)
+            self._since.pop(alias, None)
+
+    def since(self, alias: str) -> float | None:
+        return self._since.get(alias)
 
     def __contains__(self, alias: object) -> bool:
-        return alias in self._aliases
+        return alias in self._since
 
     def clear(self) -> None:
         with self._lock:
-            self._aliases.clear()
+            self._since.clear()
 
 
 _suspects = _Suspects()
@@ -229,10 +233,14 @@ class CacheRevocationStore:
         return False
 
     def _resync_due(self, ready: Any) -> bool:
-        if self.alias in _suspects:
-            return True
         if not isinstance(ready, int | float) or isinstance(ready, bool):
             return True  # written by an older version
+        failed_at = _suspects.since(self.alias)
+        if failed_at is not None:
+            if ready <= failed_at:
+                return True
+            # Another process rebuilt the markers after our failure: they are complete.
+            _suspects.discard(self.alias)
         return time.time() - ready >= RESYNC_INTERVAL
 
     def _fallback(self, token: SessionAccessToken, why: str) -> bool:

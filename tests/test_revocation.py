@@ -342,3 +342,23 @@ def test_a_fresh_cache_costs_one_round_trip_and_no_rebuild(user, login, cache_ca
     for _ in range(3):
         assert me(body["access"]) == (200, None)
     assert cache_calls == ["get_many"] * 3
+
+
+def test_a_rebuild_by_another_process_after_the_failure_is_trusted(
+    user, login, monkeypatch, cache_calls, django_assert_num_queries
+):
+    body = login(user)
+    assert me(body["access"]) == (200, None)
+    heal = _lose_the_next_writes(monkeypatch)
+    services.revoke_session(body["session"]["id"], reason="admin")
+    heal()
+    assert "default" in revocation._suspects
+    # Another worker rebuilds the markers after our failed write...
+    cache.set(revocation.session_key(body["session"]["id"]), 1)
+    cache.set(revocation.READY_KEY, revocation._suspects.since("default") + 0.001, timeout=None)
+    cache_calls.clear()
+    # ...so this worker trusts the cache again at once: no database, no rebuild of its own.
+    with django_assert_num_queries(0):  # refused before the user is loaded
+        assert me(body["access"]) == (401, "session_revoked")
+    assert cache_calls == ["get_many"]
+    assert "default" not in revocation._suspects
