@@ -55,6 +55,10 @@ WARM_INTERVAL = 1.0
 #: Age (seconds) of the last rebuild after which the markers are rebuilt again, healthy or
 #: not: it bounds how long a lost marker write goes unnoticed.
 RESYNC_INTERVAL = 5.0
+#: A periodic rebuild rewrites the markers of sessions revoked since the previous one, and
+#: this many seconds more: a revocation stamped before the previous rebuild read the table
+#: but committed after it (a long transaction) is still covered.
+RESYNC_MARGIN = 60.0
 #: A rebuild that died half-way blocks the next one this long at most.
 WARMING_LOCK_SECONDS = 10
 
@@ -212,8 +216,10 @@ class CacheRevocationStore:
             # Down with errors swallowed, flushed, restarted or evicted: markers may be
             # missing, so a miss proves nothing.
             return self._fallback(token, "readiness key missing")
-        if self._resync_due(found[READY_KEY]):
-            if _warm_gate.allow(self.alias) and self.warm():
+        ready = found[READY_KEY]
+        if self._resync_due(ready):
+            since = ready - RESYNC_MARGIN if _is_time(ready) else None
+            if _warm_gate.allow(self.alias) and self.warm(since=since):
                 try:
                     found = self.cache.get_many([skey, ukey])
                 except Exception as exc:
@@ -233,7 +239,7 @@ class CacheRevocationStore:
         return False
 
     def _resync_due(self, ready: Any) -> bool:
-        if not isinstance(ready, int | float) or isinstance(ready, bool):
+        if not _is_time(ready):
             return True  # written by an older version
         failed_at = _suspects.since(self.alias)
         if failed_at is not None:
@@ -241,7 +247,7 @@ class CacheRevocationStore:
                 return True
             # Another process rebuilt the markers after our failure: they are complete.
             _suspects.discard(self.alias)
-        return time.time() - ready >= RESYNC_INTERVAL
+        return bool(time.time() - ready >= RESYNC_INTERVAL)
 
     def _fallback(self, token: SessionAccessToken, why: str) -> bool:
         _failure_log.warning(
@@ -266,18 +272,22 @@ class CacheRevocationStore:
         if _warm_gate.allow(self.alias):
             self.warm()
 
-    def warm(self) -> bool:
-        """Rebuild the markers of sessions revoked within a marker lifetime, then mark the
-        cache ready (with the time). Idempotent; returns False if the cache is still
-        failing, or another process is rebuilding it."""
+    def warm(self, since: float | None = None) -> bool:
+        """Rebuild the markers of sessions revoked within a marker lifetime (or since the
+        epoch time ``since``, if later), then mark the cache ready with the time.
+        Idempotent; returns False if the cache is still failing, or another process is
+        rebuilding it."""
         ttl = self.ttl()
-        since = timezone.now() - timedelta(seconds=ttl)
+        start = time.time() - ttl
+        if since is not None:
+            start = max(start, since)
         try:
             # One rebuild at a time across all processes after a restart; the others keep
             # answering from the database until the readiness key is back.
             if not self.cache.add(WARMING_KEY, 1, timeout=WARMING_LOCK_SECONDS):
                 return False
-            recent = DeviceSession.objects.filter(revoked_at__gte=since).values_list(
+            revoked_since = timezone.now() - timedelta(seconds=time.time() - start)
+            recent = DeviceSession.objects.filter(revoked_at__gte=revoked_since).values_list(
                 "pk", flat=True
             )
             markers = {session_key(pk): 1 for pk in recent.iterator(chunk_size=2000)}
@@ -324,6 +334,10 @@ class CacheRevocationStore:
             self.cache.delete(READY_KEY)
         except Exception:
             logger.exception("token_sessions: could not invalidate the revocation cache")
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def get_revocation_store() -> RevocationStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -362,3 +363,23 @@ def test_a_rebuild_by_another_process_after_the_failure_is_trusted(
         assert me(body["access"]) == (401, "session_revoked")
     assert cache_calls == ["get_many"]
     assert "default" not in revocation._suspects
+
+
+def test_the_periodic_rebuild_rewrites_only_recent_revocations(user, login):
+    old, recent, live = login(user), login(user), login(user)
+    assert me(live["access"]) == (200, None)  # warm
+    now = timezone.now()
+    DeviceSession.objects.filter(pk=old["session"]["id"]).update(
+        revoked_at=now - timedelta(minutes=10), revoke_reason="admin"
+    )
+    DeviceSession.objects.filter(pk=recent["session"]["id"]).update(
+        revoked_at=now - timedelta(seconds=revocation.RESYNC_MARGIN / 2), revoke_reason="admin"
+    )  # both revoked without their markers, as if the writes were lost
+    last_rebuild = cache.get(revocation.READY_KEY)
+    cache.set(revocation.READY_KEY, last_rebuild - revocation.RESYNC_INTERVAL, timeout=None)
+    revocation._warm_gate.reset()  # a second later
+    assert me(live["access"]) == (200, None)  # this request runs the periodic rebuild
+    assert cache.get(revocation.session_key(recent["session"]["id"])) == 1
+    # Older than the previous rebuild minus the margin: a full rebuild's business, not this one.
+    assert cache.get(revocation.session_key(old["session"]["id"])) is None
+    assert cache.get(revocation.READY_KEY) >= last_rebuild
