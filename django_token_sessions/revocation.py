@@ -30,6 +30,7 @@ therefore missing for seconds, not for an access-token lifetime.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -281,11 +282,13 @@ class CacheRevocationStore:
         start = time.time() - ttl
         if since is not None:
             start = max(start, since)
+        locked = False
         try:
             # One rebuild at a time across all processes after a restart; the others keep
             # answering from the database until the readiness key is back.
             if not self.cache.add(WARMING_KEY, 1, timeout=WARMING_LOCK_SECONDS):
                 return False
+            locked = True
             revoked_since = timezone.now() - timedelta(seconds=time.time() - start)
             recent = DeviceSession.objects.filter(revoked_at__gte=revoked_since).values_list(
                 "pk", flat=True
@@ -300,6 +303,9 @@ class CacheRevocationStore:
         except Exception as exc:
             _suspects.add(self.alias)
             _failure_log.warning("token_sessions: cannot warm revocation cache: %r", exc)
+            if locked:  # ours would block every rebuild until it expires
+                with contextlib.suppress(Exception):
+                    self.cache.delete(WARMING_KEY)
             return False
         if ready:
             _suspects.discard(self.alias)

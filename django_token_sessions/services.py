@@ -6,6 +6,7 @@ functions and maps :mod:`.exceptions` to responses, and gets identical behaviour
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -97,7 +98,10 @@ def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "
     jti = new_jti()
     cap = app_settings.MAX_SESSIONS_PER_USER
     evict: list[uuid.UUID] = []
-    with transaction.atomic():
+    update_login = jwt_settings().UPDATE_LAST_LOGIN
+    # One INSERT needs no transaction of its own (BEGIN and COMMIT would double a login's
+    # statements); the session cap and last_login make it several writes, which must agree.
+    with transaction.atomic() if cap or update_login else contextlib.nullcontext():
         if cap:
             evict = list(
                 DeviceSession.objects.for_user(user)
@@ -119,7 +123,7 @@ def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "
             device_label=device_label(client.user_agent),
             name=name[:100],
         )
-        if jwt_settings().UPDATE_LAST_LOGIN:
+        if update_login:
             update_last_login(type(user), user)
     _notify_revoked(evict, RevokeReason.SESSION_LIMIT)
     _send(signals.session_created, session=session, user=user)

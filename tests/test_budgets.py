@@ -22,11 +22,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from django_token_sessions import services
 from django_token_sessions.admin import EstimatedCountPaginator
 from django_token_sessions.models import DeviceSession
-from tests.utils import bearer, refresh
+from tests.utils import PASSWORD, bearer, refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -178,3 +179,15 @@ def test_admin_changelist_queries_do_not_grow_with_the_table(
     assert len(big) == len(small), [q["sql"] for q in big.captured_queries]
     assert unbounded_counts(small) == []
     assert unbounded_counts(big) == []
+
+
+# -- login --------------------------------------------------------------------------------
+
+
+def test_login_is_the_user_lookup_and_one_insert(user, django_assert_num_queries):
+    client = APIClient(HTTP_X_TOKEN_TRANSPORT="body")
+    with django_assert_num_queries(2):  # authenticate()'s user query + the session INSERT
+        response = client.post(
+            "/api/auth/login/", {"username": user.username, "password": PASSWORD}, format="json"
+        )
+    assert response.status_code == 200, response.content

@@ -383,3 +383,18 @@ def test_the_periodic_rebuild_rewrites_only_recent_revocations(user, login):
     # Older than the previous rebuild minus the margin: a full rebuild's business, not this one.
     assert cache.get(revocation.session_key(old["session"]["id"])) is None
     assert cache.get(revocation.READY_KEY) >= last_rebuild
+
+
+def test_a_rebuild_that_fails_half_way_releases_its_lock(user, login, monkeypatch):
+    store = revocation.CacheRevocationStore("default")
+
+    def fail(*args, **kwargs):
+        raise ConnectionError("network cut")
+
+    monkeypatch.setattr(caches["default"], "set", fail)
+    assert store.warm() is False
+    assert cache.get(revocation.WARMING_KEY) is None
+    monkeypatch.undo()
+    cache.add(revocation.WARMING_KEY, 1, timeout=30)  # another process's lock...
+    assert store.warm() is False
+    assert cache.get(revocation.WARMING_KEY) == 1  # ...is left alone
