@@ -265,32 +265,51 @@ def fresh_resync(case: Case) -> None:
 
 
 def resync(redis_cache: Any, repeat: int = 3) -> dict[str, Any]:
-    """What one periodic rebuild of the revocation cache costs with the sessions revoked so
-    far in this run (``warm()``: the markers of every session revoked within an
-    access-token lifetime, rewritten)."""
-    from datetime import timedelta
-
+    """What rebuilding the revocation cache costs with the sessions revoked so far in this
+    run: the periodic rebuild (every ``RESYNC_INTERVAL`` s, the markers of the sessions
+    revoked since the previous rebuild and ``RESYNC_MARGIN`` s before it) and the full one
+    (after a restart or flush: every session revoked within an access-token lifetime)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
 
     from django_token_sessions import revocation
     from django_token_sessions.models import DeviceSession
 
     store = revocation.CacheRevocationStore(revocation.app_settings.REVOCATION_CACHE)
-    since = timezone.now() - timedelta(seconds=store.ttl())
-    markers = DeviceSession.objects.filter(revoked_at__gte=since).count()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter_ns()
-        store.warm()
-        times.append((time.perf_counter_ns() - start) / 1e6)
-    with CaptureQueriesContext(connection) as queries, _redis_counters(redis_cache) as rc:
-        store.warm()
+    now = time.time()
+    periodic_since = now - revocation.RESYNC_INTERVAL - revocation.RESYNC_MARGIN
+
+    def measure(since: float | None) -> dict[str, Any]:
+        start_at = max(time.time() - store.ttl(), since or 0.0)
+        cutoff = _aware(start_at)
+        markers = DeviceSession.objects.filter(revoked_at__gte=cutoff).count()
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter_ns()
+            store.warm(since=since)
+            times.append((time.perf_counter_ns() - start) / 1e6)
+        with CaptureQueriesContext(connection) as queries, _redis_counters(redis_cache) as rc:
+            store.warm(since=since)
+        return {
+            "markers": markers,
+            "median_ms": statistics.median(times),
+            "sql": len(queries.captured_queries),
+            "redis_round_trips": rc["writes"],
+        }
+
+    periodic = measure(periodic_since)
+    full = measure(None)
     return {
-        "interval_s": getattr(revocation, "RESYNC_INTERVAL", None),
-        "markers": markers,
-        "median_ms": statistics.median(times),
-        "sql": len(queries.captured_queries),
-        "redis_round_trips": rc["writes"],
+        "interval_s": revocation.RESYNC_INTERVAL,
+        "margin_s": revocation.RESYNC_MARGIN,
+        **periodic,
+        "full": full,
     }
+
+
+def _aware(epoch: float) -> Any:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(seconds=time.time() - epoch)

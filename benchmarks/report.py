@@ -428,11 +428,13 @@ ADMIN_TITLE = "Admin changelist of DeviceSession (test client as a superuser, wh
 ADMIN_HEADERS = ["", "median ms", "min-max ms", "queries", "full COUNT(*)", "shown"]
 RESYNC_NOTE = (
     "Revocation cache rebuild: every {interval_s} s the request that notices rewrites the "
-    "markers of all sessions revoked within an access-token lifetime; with the {markers:,} "
-    "sessions revoked by this run it took {median_ms:,.1f} ms, {sql} SQL statement(s) and "
-    "{redis_round_trips} Redis round trip(s). The per-operation counts above are taken "
-    "right after a rebuild, so they exclude it; the timed rounds include whatever rebuilds "
-    "fell into them."
+    "markers of the sessions revoked since the previous rebuild ({margin_s:.0f} s margin "
+    "included): measured at the end of this run ({markers:,} sessions revoked in that "
+    "window), it took {median_ms:,.1f} ms, {sql} SQL statement(s) and {redis_round_trips} "
+    "Redis round trip(s). A full rebuild (after a Redis restart or flush: all "
+    "{full[markers]:,} sessions revoked within an access-token lifetime) took "
+    "{full[median_ms]:,.1f} ms. The per-operation counts above are taken right after a "
+    "rebuild, so they exclude it; the timed rounds include whatever rebuilds fell into them."
 )
 ADMIN_NOTE = (
     "Admin: {rows:,} sessions of {users:,} users inserted in bulk ({insert_s} s, statistics "
