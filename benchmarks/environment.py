@@ -79,13 +79,16 @@ def _pg_params() -> dict[str, str]:
     }
 
 
-def _pg_admin(sql: str) -> None:
+def _pg_admin(sql: str) -> str:
+    """Run ``sql`` on the server's ``postgres`` database in autocommit; the first cell, if any."""
     import psycopg
 
     with psycopg.connect(
-        dbname="postgres", autocommit=True, connect_timeout=3, **_pg_params()
+        dbname="postgres", autocommit=True, connect_timeout=5, **_pg_params()
     ) as c:
-        c.execute(sql)
+        cursor = c.execute(sql)  # type: ignore[arg-type]
+        row = cursor.fetchone() if cursor.description else None
+        return "" if row is None else str(row[0])
 
 
 def _create_pg_database(services: Services) -> dict[str, Any]:

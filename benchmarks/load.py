@@ -85,6 +85,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .environment import _pg_admin, _pg_params
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = REPO / "example_project"
 LUA_SCRIPT = Path(__file__).resolve().with_name("load.lua")
@@ -157,27 +159,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # -- services -----------------------------------------------------------------------------
-
-
-def _pg_params() -> dict[str, str]:
-    return {
-        "host": os.environ.get("PGHOST", "127.0.0.1"),
-        "port": os.environ.get("PGPORT", "5432"),
-        "user": os.environ.get("PGUSER", "postgres"),
-        "password": os.environ.get("PGPASSWORD", ""),
-    }
-
-
-def _pg_admin(sql: str) -> str:
-    """Run ``sql`` on the server's ``postgres`` database in autocommit; the first cell, if any."""
-    import psycopg
-
-    with psycopg.connect(
-        dbname="postgres", autocommit=True, connect_timeout=5, **_pg_params()
-    ) as c:
-        cursor = c.execute(sql)  # type: ignore[arg-type]
-        row = cursor.fetchone() if cursor.description else None
-        return "" if row is None else str(row[0])
 
 
 def _database_url(name: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_service
+from tests.gunicorn_example import _importable
 
 pytestmark = pytest.mark.redis
 
@@ -27,14 +28,6 @@ def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _importable(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
 
 
 def test_quick_load_run_serves_both_systems_without_errors(tmp_path):
