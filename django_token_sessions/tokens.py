@@ -53,11 +53,19 @@ def get_token_backend() -> TokenBackend:
     return _backend_for(jwt_settings())
 
 
+#: A user id claim that is an integer must fit a 64-bit signed column: a bigger one is
+#: never a primary key, and older Django versions raise on it instead of matching nothing.
+_MAX_INT_CLAIM = 2**63 - 1
+
+
 def is_user_claim(value: Any) -> bool:
-    """True for a user id claim as we mint them: an int (not a bool) or a non-empty str."""
+    """True for a user id claim as we mint them: an int (not a bool) that fits a 64-bit
+    column, or a non-empty str."""
     if isinstance(value, bool):
         return False
-    return isinstance(value, int) or (isinstance(value, str) and value != "")
+    if isinstance(value, int):
+        return -_MAX_INT_CLAIM - 1 <= value <= _MAX_INT_CLAIM
+    return isinstance(value, str) and value != ""
 
 
 class _SessionToken(Token):

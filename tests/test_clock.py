@@ -10,7 +10,7 @@ idle expiry 7 days, the absolute expiry 30 days, a 10 s grace window, no leeway.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import jwt
@@ -25,7 +25,7 @@ from tests.utils import bearer, refresh
 pytestmark = pytest.mark.django_db
 
 #: A whole second, so ``exp`` (whole seconds) is exactly start + lifetime.
-START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
+START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=timezone.utc)
 ACCESS = timedelta(minutes=15)
 REFRESH = timedelta(days=7)
 ABSOLUTE = timedelta(days=30)
