@@ -327,43 +327,28 @@ def _subclass(target: Any) -> Any:
     return type(target.__name__, (target,), {"__module__": target.__module__})
 
 
-class LoginViewSchema(OpenApiViewExtension):
-    target_class = "django_token_sessions.views.LoginView"
+def _view_extension(view: str, document: Any) -> type[OpenApiViewExtension]:
+    """An extension that documents ``views.<view>`` with ``document`` (our extend_schema)."""
 
-    def view_replacement(self) -> Any:
-        return _login_view(_subclass(self.target_class))
+    def view_replacement(self: OpenApiViewExtension) -> Any:
+        return document(_subclass(self.target_class))
 
-
-class RefreshViewSchema(OpenApiViewExtension):
-    target_class = "django_token_sessions.views.RefreshView"
-
-    def view_replacement(self) -> Any:
-        return _refresh_view(_subclass(self.target_class))
-
-
-class LogoutViewSchema(OpenApiViewExtension):
-    target_class = "django_token_sessions.views.LogoutView"
-
-    def view_replacement(self) -> Any:
-        return _logout_view(_subclass(self.target_class))
+    # Creating the class registers it with drf-spectacular.
+    return type(
+        f"{view}Schema",
+        (OpenApiViewExtension,),
+        {
+            "target_class": f"django_token_sessions.views.{view}",
+            "view_replacement": view_replacement,
+        },
+    )
 
 
-class LogoutAllViewSchema(OpenApiViewExtension):
-    target_class = "django_token_sessions.views.LogoutAllView"
-
-    def view_replacement(self) -> Any:
-        return _logout_all_view(_subclass(self.target_class))
-
-
-class SessionListViewSchema(OpenApiViewExtension):
-    target_class = "django_token_sessions.views.SessionListView"
-
-    def view_replacement(self) -> Any:
-        return _session_list_view(_subclass(self.target_class))
-
-
-class SessionDetailViewSchema(OpenApiViewExtension):
-    target_class = "django_token_sessions.views.SessionDetailView"
-
-    def view_replacement(self) -> Any:
-        return _session_detail_view(_subclass(self.target_class))
+VIEW_EXTENSIONS = [
+    _view_extension("LoginView", _login_view),
+    _view_extension("RefreshView", _refresh_view),
+    _view_extension("LogoutView", _logout_view),
+    _view_extension("LogoutAllView", _logout_all_view),
+    _view_extension("SessionListView", _session_list_view),
+    _view_extension("SessionDetailView", _session_detail_view),
+]
