@@ -7,7 +7,6 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
@@ -18,7 +17,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from .conf import app_settings, jwt_settings
 from .exceptions import SessionRevoked, TokenSessionError, UserInactive, UserNotFound
-from .models import DeviceSession
+from .models import LOOKUP_ERRORS, DeviceSession
 from .revocation import DatabaseRevocationStore, get_revocation_store
 from .tokens import SessionAccessToken, decode_access
 
@@ -135,8 +134,7 @@ class SessionJWTAuthentication(JWTAuthentication):
             users = users.annotate(_token_session_live=_session_live(validated_token.session_id))
         try:
             user = users.get(**{api.USER_ID_FIELD: validated_token[api.USER_ID_CLAIM]})
-        except (user_model.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-            # ValidationError: a claim that is no UUID, for a UUID primary key.
+        except (user_model.DoesNotExist, *LOOKUP_ERRORS) as exc:
             raise _failed(UserNotFound()) from exc
         if check_session:
             validated_token._session_check_pending = False

@@ -38,7 +38,7 @@ from .conf import app_settings, jwt_settings
 from .device import ClientInfo
 from .exceptions import TokenExpired, TokenInvalid, TokenReused, UserInactive, UserNotFound
 from .models import LegacyTokenExchange
-from .tokens import get_token_backend, is_user_claim, token_text
+from .tokens import BAD_TIME_CLAIM_ERRORS, get_token_backend, is_user_claim, token_text
 
 __all__ = [
     "LegacyAccessToken",
@@ -164,7 +164,7 @@ def exchange_legacy_refresh_token(
         if _already_exchanged(payload.get(jwt_settings().JTI_CLAIM)):
             raise _reused() from exc
         raise TokenInvalid(str(exc.args[0]) if exc.args else None) from exc
-    except (TypeError, ValueError, OverflowError, OSError) as exc:
+    except BAD_TIME_CLAIM_ERRORS as exc:
         # An "exp" PyJWT accepts but simplejwt's datetime check cannot (a numeric string).
         raise TokenInvalid() from exc
     user = _user_of(token.payload)
@@ -241,7 +241,7 @@ class LegacyJWTAuthentication(SessionJWTAuthentication):
             return None
         try:
             token = LegacyAccessToken(raw)  # type: ignore[arg-type]
-        except (TokenError, TypeError, ValueError, OverflowError, OSError):
+        except (TokenError, *BAD_TIME_CLAIM_ERRORS):
             # The non-TokenErrors: an "exp" simplejwt's datetime check cannot read.
             return None
         if app_settings.SESSION_ID_CLAIM in token.payload:

@@ -7,13 +7,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
+
+
+#: What an ORM lookup by a value of the wrong shape raises (a UUID primary key: a
+#: ValidationError), besides DoesNotExist.
+LOOKUP_ERRORS = (ValueError, TypeError, ValidationError)
 
 
 def model_has_field(model: Any, name: str) -> bool:

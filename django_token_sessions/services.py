@@ -17,7 +17,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
@@ -36,7 +35,7 @@ from .exceptions import (
     UserInactive,
     UserNotFound,
 )
-from .models import DeviceSession, RevokeReason, model_has_field
+from .models import LOOKUP_ERRORS, DeviceSession, RevokeReason, model_has_field
 from .revocation import get_revocation_store
 from .tokens import SessionRefreshToken, TokenPair, decode_refresh, mint_pair, new_jti
 
@@ -141,15 +140,11 @@ def _uses_default_user_rule() -> bool:
     return jwt_settings().USER_AUTHENTICATION_RULE is default_user_authentication_rule
 
 
-#: What a lookup by a claim of the wrong shape raises (a UUID pk raises ValidationError).
-_LOOKUP_ERRORS = (ValueError, TypeError, ValidationError)
-
-
 def _get_user_by_claim(user_id: Any) -> Any:
     user_model = get_user_model()
     try:
         return user_model._default_manager.get(**{jwt_settings().USER_ID_FIELD: user_id})
-    except (user_model.DoesNotExist, *_LOOKUP_ERRORS):
+    except (user_model.DoesNotExist, *LOOKUP_ERRORS):
         return None
 
 
@@ -198,7 +193,7 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
             users = user_model._default_manager.filter(
                 pk=OuterRef("user_id"), **{api.USER_ID_FIELD: token.user_id}
             )
-        except _LOOKUP_ERRORS as exc:
+        except LOOKUP_ERRORS as exc:
             raise TokenInvalid() from exc
         if api.CHECK_USER_IS_ACTIVE and model_has_field(user_model, "is_active"):
             users = users.filter(is_active=True)

@@ -28,6 +28,9 @@ SESSION_EXPIRY_CLAIM = "sxp"
 ISSUED_AT_MS_CLAIM = "iat_ms"
 #: Longest JTI a session row can hold (``DeviceSession.refresh_jti``).
 MAX_JTI_LENGTH = 64
+#: What reading a signed time claim as a datetime raises when PyJWT accepted it but
+#: ``datetime`` cannot hold it (``"exp": "99999999999"``, a year past 9999).
+BAD_TIME_CLAIM_ERRORS = (TypeError, ValueError, OverflowError, OSError)
 
 
 @lru_cache(maxsize=4)
@@ -150,7 +153,7 @@ class SessionRefreshToken(_SessionToken):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(value)
             datetime_from_epoch(value)  # within datetime's range
-        except (TypeError, ValueError, OverflowError, OSError) as exc:
+        except BAD_TIME_CLAIM_ERRORS as exc:
             raise TokenError(_("Token has no session expiry")) from exc
 
     @property
@@ -248,9 +251,7 @@ def _decode(cls: type[_SessionToken], raw: Any) -> _SessionToken:
         raise TokenExpired() from exc
     except TokenError as exc:
         raise TokenInvalid(str(exc.args[0]) if exc.args else None) from exc
-    except (TypeError, ValueError, OverflowError, OSError) as exc:
-        # simplejwt's own exp check trusts PyJWT's, which accepts "exp": "99999999999"
-        # and years past 9999 that datetime cannot hold.
+    except BAD_TIME_CLAIM_ERRORS as exc:  # simplejwt's exp check trusts PyJWT's
         raise TokenInvalid() from exc
 
 
