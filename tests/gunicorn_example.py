@@ -19,14 +19,20 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tests.conftest import require_service
 from tests.example_server import MANAGE, REPO, _server_env
 
 WORKERS = 4
+#: :meth:`Server.spread`: requests in flight at once, and the most it sends in all.
+SPREAD_THREADS = 2 * WORKERS
+SPREAD_LIMIT = 50 * SPREAD_THREADS
+T = TypeVar("T")
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 #: Safety net for starting and stopping processes, in seconds. Never asserted on.
 START_TIMEOUT = 60
@@ -108,11 +114,34 @@ class Server:
         """The access log's line count now: pass it to :meth:`workers_seen` later."""
         return len(self.access_log.read_text().splitlines())
 
-    def workers_seen(self, since: int, path: str) -> set[str]:
-        """Pids of the workers that served ``path`` in the access log after ``since``."""
+    def workers_seen(self, since: int, path: str, status: int | None = None) -> set[str]:
+        """Pids of the workers that served ``path`` (with ``status``, if given) in the
+        access log after line ``since``."""
         lines = self.access_log.read_text().splitlines()[since:]
-        pattern = re.compile(rf"<?(\d+)>? \d+ {re.escape(path)}$")
+        answered = r"\d+" if status is None else str(status)
+        pattern = re.compile(rf"<?(\d+)>? {answered} {re.escape(path)}$")
         return {m.group(1) for line in lines if (m := pattern.match(line))}
+
+    def spread(
+        self, request: Callable[[], T], path: str, reached: Callable[[set[str]], bool]
+    ) -> list[T]:
+        """Call ``request()`` from several threads at once, batch after batch, until the
+        workers that served ``path`` since the first call satisfy ``reached(pids)``.
+
+        One client's requests in a row may all be taken by the same sync worker (the one
+        that just finished is back in ``accept()`` first), so a test that must reach a
+        given worker, or several, sends them concurrently. Stops after ``SPREAD_LIMIT``
+        requests; the caller asserts on the pids.
+        """
+        mark = self.log_mark()
+        results: list[T] = []
+        with ThreadPoolExecutor(SPREAD_THREADS) as pool:
+            while len(results) < SPREAD_LIMIT:
+                batch = [pool.submit(request) for _ in range(SPREAD_THREADS)]
+                results.extend(future.result() for future in batch)
+                if reached(self.workers_seen(mark, path)):
+                    break
+        return results
 
     def errors(self) -> str:
         """The tail of gunicorn's error log, for assertion messages."""

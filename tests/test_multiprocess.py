@@ -8,10 +8,17 @@ django-redis: skipped with the reason on a laptop without them, failed in CI.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.gunicorn_example import Server, example_database, require_stack, serve
+from tests.gunicorn_example import (
+    SPREAD_THREADS,
+    Server,
+    example_database,
+    require_stack,
+    serve,
+)
 from tests.test_example_project import DEMO, Http
 
 pytestmark = pytest.mark.redis
@@ -47,12 +54,16 @@ def device(base: str) -> tuple[Http, dict[str, str]]:
 
 
 def hammer(client: Http, auth: dict[str, str]) -> list[tuple[int, str | None]]:
+    """``REQUESTS`` GET /api/me/ with the device's token, several in flight at once: one
+    after another, a single sync worker may take them all."""
     headers = {"Authorization": auth["Authorization"]}
-    results = []
-    for _ in range(REQUESTS):
+
+    def call(_: int) -> tuple[int, str | None]:
         status, body = client.call("GET", "/api/me/", **headers)
-        results.append((status, body.get("code")))
-    return results
+        return status, body.get("code")
+
+    with ThreadPoolExecutor(SPREAD_THREADS) as pool:
+        return list(pool.map(call, range(REQUESTS)))
 
 
 def test_revoking_a_device_is_enforced_by_every_worker(gunicorn_example):
