@@ -13,12 +13,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connections, router, transaction
+from django.db.models import Field
+from django.db.models.manager import BaseManager
 from django.dispatch import Signal
 from django.utils import timezone
 from rest_framework_simplejwt.authentication import default_user_authentication_rule
@@ -174,49 +175,29 @@ def rotate_refresh_token(raw_token: Any, *, client: ClientInfo | None = None) ->
 
 def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: bool) -> IssuedSession:
     now = timezone.now()
-    api = jwt_settings()
-    sessions = DeviceSession.objects.filter(
-        pk=token.session_id,
-        refresh_jti=token.jti,
-        revoked_at__isnull=True,
-        idle_expires_at__gt=now,
-        absolute_expires_at__gt=now,
-    )
-    if _uses_default_user_rule():
-        # The rule is "user exists and is active": fold it into the UPDATE so a successful
-        # refresh costs exactly one statement. A subquery, not a join, so MySQL/MariaDB
-        # run it as one UPDATE too.
-        user_model = get_user_model()
-        try:
-            # The token's user claim must name the session's user: a signed token whose
-            # sid points at someone else's session never rotates it.
-            users = user_model._default_manager.filter(
-                pk=OuterRef("user_id"), **{api.USER_ID_FIELD: token.user_id}
-            )
-        except LOOKUP_ERRORS as exc:
-            raise TokenInvalid() from exc
-        if api.CHECK_USER_IS_ACTIVE and model_has_field(user_model, "is_active"):
-            users = users.filter(is_active=True)
-        sessions = sessions.filter(Exists(users))
-    else:
+    user_pk = None
+    if not _folds_user_rule():
         user = _get_user_by_claim(token.user_id)
         if user is None:
             raise UserNotFound()
         if not _user_passes_rule(user):
             raise UserInactive()
-        sessions = sessions.filter(user_id=user.pk)
-
+        user_pk = user.pk
     jti = new_jti()
-    updates: dict[str, Any] = {
-        "refresh_jti": jti,
-        "previous_jti": token.jti,
-        "rotated_at": now,
-        "last_seen_at": now,
-        "idle_expires_at": min(now + refresh_token_lifetime(), token.session_expires_at),
-    }
-    if client is not None:
-        updates["ip_address"] = client.ip_address
-    if sessions.update(**updates) == 1:
+    swapped = _compare_and_swap(
+        token,
+        user_pk=user_pk,
+        values={
+            "refresh_jti": jti,
+            "previous_jti": token.jti,
+            "rotated_at": now,
+            "last_seen_at": now,
+            "idle_expires_at": min(now + refresh_token_lifetime(), token.session_expires_at),
+            **({} if client is None else {"ip_address": client.ip_address}),
+        },
+        now=now,
+    )
+    if swapped:
         _send(signals.session_rotated, session_id=token.session_id, user_id=token.user_id)
         tokens = mint_pair(
             user_id=token.user_id,
@@ -227,6 +208,102 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
         )
         return IssuedSession(token.session_id, token.user_id, tokens)
     return _refresh_refused(token, now, client, retry=retry)
+
+
+def _folds_user_rule() -> bool:
+    """True if the user rule can ride on the rotation UPDATE: simplejwt's default rule
+    ("exists and is active"), and a default user manager that filters nothing (else its
+    own query decides which users exist)."""
+    manager = type(get_user_model()._default_manager)
+    return _uses_default_user_rule() and manager.get_queryset is BaseManager.get_queryset
+
+
+def _compare_and_swap(
+    token: SessionRefreshToken, *, user_pk: Any, values: dict[str, Any], now: datetime
+) -> bool:
+    """Write ``values`` to the token's session if it still holds the token's JTI, is not
+    revoked or expired, and belongs to the token's user; True if it did.
+
+    One ``UPDATE``, so of concurrent callers exactly one wins. With ``user_pk`` None the
+    user rule is folded in as an ``EXISTS`` on the user table (a subquery, not a join, so
+    MySQL/MariaDB run one statement too). The SQL is built from model metadata once per
+    shape and reused: the ORM rebuilt and recompiled the same statement on every refresh,
+    which cost more than running it (see benchmarks/RESULTS.md).
+    """
+    alias = router.db_for_write(DeviceSession)
+    connection = connections[alias]
+    api = jwt_settings()
+
+    def prep(model: Any, name: str, value: Any) -> Any:
+        return _field(model, name).get_db_prep_value(value, connection)
+
+    params = [prep(DeviceSession, name, value) for name, value in values.items()]
+    when = prep(DeviceSession, "idle_expires_at", now)
+    params += [prep(DeviceSession, "pk", token.session_id), token.jti, when, when]
+    check_active = False
+    if user_pk is None:
+        user_model = get_user_model()
+        try:
+            # The token's user claim must name the session's user: a signed token whose
+            # sid points at someone else's session never rotates it.
+            params.append(prep(user_model, api.USER_ID_FIELD, token.user_id))
+        except LOOKUP_ERRORS as exc:
+            raise TokenInvalid() from exc
+        check_active = api.CHECK_USER_IS_ACTIVE and model_has_field(user_model, "is_active")
+        if check_active:
+            params.append(True)
+    else:
+        params.append(prep(DeviceSession, "user", user_pk))
+    sql = _swap_sql(alias, tuple(values), fold_user=user_pk is None, check_active=check_active)
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return bool(cursor.rowcount == 1)
+
+
+def _field(model: Any, name: str) -> Field[Any, Any]:
+    """A concrete field of ``model`` by name, ``"pk"`` included."""
+    return cast("Field[Any, Any]", model._meta.pk if name == "pk" else model._meta.get_field(name))
+
+
+_SWAP_SQL: dict[tuple[Any, ...], str] = {}
+
+
+def _swap_sql(alias: str, columns: tuple[str, ...], *, fold_user: bool, check_active: bool) -> str:
+    """The compare-and-swap statement of :func:`_compare_and_swap` for one shape."""
+    user_model, id_field = get_user_model(), jwt_settings().USER_ID_FIELD
+    key = (alias, columns, fold_user, check_active, user_model._meta.label, id_field)
+    sql = _SWAP_SQL.get(key)
+    if sql is None:
+        qn = connections[alias].ops.quote_name
+        table = qn(DeviceSession._meta.db_table)
+
+        def column(model: Any, name: str) -> str:
+            return qn(str(_field(model, name).column))
+
+        def ours(name: str) -> str:
+            return f"{table}.{column(DeviceSession, name)}"
+
+        if fold_user:
+            users = (
+                f"EXISTS (SELECT 1 FROM {qn(user_model._meta.db_table)} U0"  # noqa: S608
+                f" WHERE U0.{column(user_model, 'pk')} = {ours('user')}"
+                f" AND U0.{column(user_model, id_field)} = %s"
+                + (f" AND U0.{column(user_model, 'is_active')} = %s" if check_active else "")
+                + ")"
+            )
+        else:
+            users = f"{ours('user')} = %s"
+        # Only quoted identifiers from model metadata are in the SQL; values are parameters.
+        sql = (
+            f"UPDATE {table} SET "  # noqa: S608
+            + ", ".join(f"{column(DeviceSession, name)} = %s" for name in columns)
+            + f" WHERE {ours('pk')} = %s AND {ours('refresh_jti')} = %s"
+            + f" AND {ours('revoked_at')} IS NULL"
+            + f" AND {ours('idle_expires_at')} > %s AND {ours('absolute_expires_at')} > %s"
+            + f" AND {users}"
+        )
+        _SWAP_SQL[key] = sql
+    return sql
 
 
 def _refresh_refused(

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from django.contrib.auth import get_user_model
+from django.db.models.manager import BaseManager
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -111,6 +113,45 @@ def test_custom_user_rule_costs_at_most_two_queries(user, login, django_assert_m
 
 def staff_or_active_rule(user):
     return user is not None and (user.is_active or user.is_staff)
+
+
+def test_a_user_id_field_other_than_the_pk_rotates_in_one_query(
+    user, make_user, login, settings, django_assert_num_queries
+):
+    settings.SIMPLE_JWT = {"USER_ID_FIELD": "username"}
+    body, other = login(user), login(make_user("bob"))
+    with django_assert_num_queries(1):
+        assert refresh(body["refresh"]).status_code == 200
+    # The claim is matched against the named column: bob's claim on alice's session fails.
+    session = DeviceSession.objects.get(user=user)
+    forged = decode_refresh(other["refresh"])
+    forged["sid"], forged["jti"] = str(session.pk), session.refresh_jti
+    assert _refresh_code(str(forged)) == (401, "token_invalid")
+    assert DeviceSession.objects.get(user=user).refresh_jti == session.refresh_jti
+
+
+def test_check_user_is_active_off_lets_an_inactive_user_refresh(user, login, settings):
+    settings.SIMPLE_JWT = {"CHECK_USER_IS_ACTIVE": False}
+    body = login(user)
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert refresh(body["refresh"]).status_code == 200
+
+
+def test_a_default_user_manager_that_filters_decides_who_may_refresh(
+    user, make_user, login, monkeypatch, django_assert_num_queries
+):
+    # A project whose default manager hides some users (soft deletion, say): the rotation
+    # asks that manager, as simplejwt's rule would, instead of reading the table itself.
+    alice, bob = login(user), login(make_user("bob"))
+    manager = type(get_user_model()._default_manager)
+    monkeypatch.setattr(
+        manager, "get_queryset", lambda self: BaseManager.get_queryset(self).exclude(pk=user.pk)
+    )
+    before = DeviceSession.objects.get(user=user).refresh_jti
+    assert _refresh_code(alice["refresh"]) == (401, "user_not_found")
+    assert DeviceSession.objects.get(user=user).refresh_jti == before
+    with django_assert_num_queries(2):  # the manager's user query, then the UPDATE
+        assert refresh(bob["refresh"]).status_code == 200
 
 
 @override_settings(SIMPLE_JWT={"USER_AUTHENTICATION_RULE": "tests.test_rotation.nobody_rule"})
