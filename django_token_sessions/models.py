@@ -83,6 +83,9 @@ class DeviceSession(models.Model):
         on_delete=models.CASCADE,
         related_name="device_sessions",
         verbose_name=_("user"),
+        # The (user, revoked_at) index below serves every lookup by user; one index less
+        # to write on each login, refresh and revocation.
+        db_index=False,
     )
     refresh_jti = models.CharField(_("current refresh JTI"), max_length=64, editable=False)
     previous_jti = models.CharField(
