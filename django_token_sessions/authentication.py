@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -18,12 +19,21 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from .conf import app_settings, jwt_settings
 from .exceptions import SessionRevoked, TokenSessionError, UserInactive, UserNotFound
 from .models import LOOKUP_ERRORS, DeviceSession
-from .revocation import DatabaseRevocationStore, get_revocation_store
+from .revocation import (
+    CacheRevocationStore,
+    DatabaseRevocationStore,
+    PendingCheck,
+    get_revocation_store,
+)
 from .tokens import SessionAccessToken, decode_access
 
 # The session the current request authenticated with, for receivers that have no request
 # (the password-change trigger may keep it). Reset when each request starts.
 _current_session: ContextVar[uuid.UUID | None] = ContextVar("token_sessions_current", default=None)
+# Inside SessionJWTAuthentication.authenticate(): cache checks sent, not yet answered.
+_pending_checks: ContextVar[list[tuple[PendingCheck, SessionAccessToken]] | None] = ContextVar(
+    "token_sessions_pending_checks", default=None
+)
 
 
 def current_session_id() -> uuid.UUID | None:
@@ -80,6 +90,17 @@ def _failed(error: TokenSessionError) -> exceptions.AuthenticationFailed:
     return exceptions.AuthenticationFailed({"detail": error.detail, "code": error.code})
 
 
+def _verdict(is_revoked: Callable[[], bool], token: SessionAccessToken) -> None:
+    """Raise the 401 for a revoked session (or an unusable cache, failing closed)."""
+    try:
+        revoked = is_revoked()
+    except TokenSessionError as error:  # RevocationUnavailable, when failing closed
+        raise _failed(error) from error
+    if revoked:
+        raise _failed(SessionRevoked())
+    _current_session.set(token.session_id)
+
+
 class SessionJWTAuthentication(JWTAuthentication):
     """Authenticate ``Authorization: Bearer <access>`` against a live device session.
 
@@ -92,8 +113,21 @@ class SessionJWTAuthentication(JWTAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        """simplejwt's header parsing and checks; then the ``"db"`` check, if not yet done."""
-        result = super().authenticate(request)
+        """simplejwt's header parsing and checks; then the ``"db"`` check, if not yet done.
+
+        In ``"cache"`` mode the check's read is sent by :meth:`get_validated_token` and
+        its answer read by :meth:`get_user` after the user query, so the two round trips
+        overlap instead of adding up.
+        """
+        pending: list[tuple[PendingCheck, SessionAccessToken]] = []
+        context = _pending_checks.set(pending)
+        try:
+            result = super().authenticate(request)
+            self._finish_revocation_check()  # in case an overriding get_user() did not
+        finally:
+            _pending_checks.reset(context)
+            for check, _token in pending:  # an error came first: drop the unread answer
+                check.cancel()
         if result is not None:
             token = result[1]
             if isinstance(token, SessionAccessToken) and token._session_check_pending:
@@ -115,14 +149,19 @@ class SessionJWTAuthentication(JWTAuthentication):
             token._session_check_pending = True
             _current_session.set(token.session_id)
             return token
-        try:
-            revoked = get_revocation_store().is_revoked(token)
-        except TokenSessionError as error:  # RevocationUnavailable, when failing closed
-            raise _failed(error) from error
-        if revoked:
-            raise _failed(SessionRevoked())
-        _current_session.set(token.session_id)
+        store = get_revocation_store()
+        pending = _pending_checks.get()
+        if pending is not None and isinstance(store, CacheRevocationStore):
+            pending.append((store.begin(token), token))  # answered in get_user()
+        else:
+            _verdict(lambda: store.is_revoked(token), token)
         return token
+
+    def _finish_revocation_check(self) -> None:
+        pending = _pending_checks.get()
+        while pending:
+            check, token = pending.pop()
+            _verdict(check.result, token)
 
     def get_user(self, validated_token: Any) -> Any:
         """Load the user named by the token; refuse deleted and inactive users."""
@@ -135,7 +174,9 @@ class SessionJWTAuthentication(JWTAuthentication):
         try:
             user = users.get(**{api.USER_ID_FIELD: validated_token[api.USER_ID_CLAIM]})
         except (user_model.DoesNotExist, *LOOKUP_ERRORS) as exc:
+            self._finish_revocation_check()  # a revoked session is the answer, as before
             raise _failed(UserNotFound()) from exc
+        self._finish_revocation_check()
         if check_session:
             validated_token._session_check_pending = False
             live_flag = user.__dict__.pop("_token_session_live")

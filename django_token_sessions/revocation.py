@@ -6,7 +6,8 @@
   production). Revoking a session writes ``token_sessions:revoked:<sid>``; logging a user
   out everywhere writes one ``token_sessions:revoked_user:<user id>`` "not before" marker,
   whatever the number of sessions. A check reads both, plus a readiness key, in one
-  ``get_many`` round trip and makes no database query.
+  round trip and makes no database query; :class:`~.authentication.SessionJWTAuthentication`
+  sends that read before its user query and reads the reply after it.
 - ``"db"``: an indexed primary-key lookup per request, for deployments without a shared
   cache. :class:`~.authentication.SessionJWTAuthentication` folds it into its user query
   as an ``EXISTS``, so it costs no query of its own.
@@ -34,7 +35,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -186,6 +187,89 @@ class _Suspects:
 _suspects = _Suspects()
 
 
+class PendingCheck:
+    """A revocation check under way: :meth:`result` gives its answer (once), :meth:`cancel`
+    drops it when the caller fails for another reason first."""
+
+    def __init__(
+        self, answer: Callable[[], bool], cancel: Callable[[], None] | None = None
+    ) -> None:
+        self._answer = answer
+        self._cancel = cancel
+
+    def result(self) -> bool:
+        """True if the token's session is revoked (may raise ``RevocationUnavailable``)."""
+        self._cancel = None
+        return self._answer()
+
+    def cancel(self) -> None:
+        """Give up the answer and free what the check holds (a pooled connection)."""
+        cancel, self._cancel = self._cancel, None
+        if cancel is not None:
+            cancel()
+
+
+class _InFlightMget:
+    """An ``MGET`` written to a connection of django-redis's pool, its reply not yet read.
+
+    The connection stays checked out until the reply is read, or is closed if it never
+    is: a connection with an unread reply must never go back to the pool, or the next
+    command on it would read this one's answer.
+    """
+
+    def __init__(self, client: Any, connection: Any, pool: Any, keys: list[str]) -> None:
+        self.client, self.connection, self.pool, self.keys = client, connection, pool, keys
+
+    @classmethod
+    def send(cls, cache: Any, keys: list[str]) -> _InFlightMget | None:
+        """Send ``MGET keys`` and return without waiting; None if ``cache`` is not
+        django-redis with its default client (then the caller uses ``get_many``)."""
+        try:
+            from django_redis.client import DefaultClient
+            from redis import ConnectionPool
+        except ImportError:
+            return None
+        client: Any = getattr(cache, "client", None)
+        if type(client) is not DefaultClient:  # sharded, herd or custom clients
+            return None
+        pool = client.get_client(write=False).connection_pool
+        if not isinstance(pool, ConnectionPool):
+            return None
+        connection: Any
+        try:
+            connection = pool.get_connection()
+        except TypeError:  # redis-py < 5.3 needs a command name
+            connection = pool.get_connection("MGET")
+        reply = cls(client, connection, pool, keys)
+        try:
+            connection.send_command("MGET", *(client.make_key(key) for key in keys))
+        except BaseException:
+            reply.cancel()
+            raise
+        return reply
+
+    def read(self) -> dict[str, Any]:
+        """The reply, decoded as django-redis's ``get_many`` does; frees the connection."""
+        try:
+            values = self.connection.read_response()
+        except BaseException:
+            self.cancel()
+            raise
+        self.pool.release(self.connection)
+        return {
+            key: self.client.decode(value)
+            for key, value in zip(self.keys, values, strict=True)
+            if value is not None
+        }
+
+    def cancel(self) -> None:
+        """Close the connection (its reply unread) and hand it back to the pool."""
+        try:
+            self.connection.disconnect()
+        finally:
+            self.pool.release(self.connection)
+
+
 class CacheRevocationStore:
     """``"cache"``: markers in the cache alias ``REVOCATION_CACHE``."""
 
@@ -205,11 +289,35 @@ class CacheRevocationStore:
         return int(access_token_lifetime().total_seconds() + float(leeway)) + 1
 
     def is_revoked(self, token: SessionAccessToken) -> bool:
-        """One ``get_many`` round trip: readiness, the session's and the user's markers."""
+        """One round trip: readiness, the session's and the user's markers."""
+        return self.begin(token).result()
+
+    def begin(self, token: SessionAccessToken) -> PendingCheck:
+        """Send the check's one read now; :meth:`PendingCheck.result` reads the answer.
+
+        With django-redis's default client the ``MGET`` goes on the wire at once, so its
+        round trip runs while the caller does other work (the user query); other caches
+        are read when the result is asked for.
+        """
+        keys = [READY_KEY, session_key(token.session_id), user_key(token.user_id)]
+        try:
+            reply = _InFlightMget.send(self.cache, keys)
+        except Exception as exc:
+            error = exc
+
+            def unreadable() -> dict[str, Any]:
+                raise error
+
+            return PendingCheck(lambda: self._check(token, unreadable))
+        if reply is None:
+            return PendingCheck(lambda: self._check(token, lambda: self.cache.get_many(keys)))
+        return PendingCheck(lambda: self._check(token, reply.read), cancel=reply.cancel)
+
+    def _check(self, token: SessionAccessToken, read: Callable[[], dict[str, Any]]) -> bool:
         skey = session_key(token.session_id)
         ukey = user_key(token.user_id)
         try:
-            found = self.cache.get_many([READY_KEY, skey, ukey])
+            found = read()
         except Exception as exc:
             _suspects.add(self.alias)
             return self._fallback(token, f"error: {exc!r}")

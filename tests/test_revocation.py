@@ -137,6 +137,28 @@ def test_db_mode_checks_the_session_even_when_get_user_is_overridden(user, login
     assert caught.value.detail["code"] == "session_revoked"
 
 
+def test_cache_mode_checks_the_session_even_when_get_user_is_overridden(user, login, rf):
+    # authenticate() sends the check and get_user() reads it: an overriding get_user()
+    # that never reads it still gets the answer applied before authenticate() returns.
+    body = login(user)
+    request = Request(rf.get("/", HTTP_AUTHORIZATION=f"Bearer {body['access']}"))
+    assert _OwnUserLookup().authenticate(request)[0] == user
+    services.revoke_session(body["session"]["id"], reason="admin")
+    with pytest.raises(AuthenticationFailed) as caught:
+        _OwnUserLookup().authenticate(request)
+    assert caught.value.detail["code"] == "session_revoked"
+
+
+def test_get_validated_token_alone_checks_the_session(user, login):
+    # Outside authenticate() (a websocket middleware, say) nothing reads a check later:
+    # get_validated_token() answers it at once.
+    body = login(user)
+    services.revoke_session(body["session"]["id"], reason="admin")
+    with pytest.raises(AuthenticationFailed) as caught:
+        SessionJWTAuthentication().get_validated_token(body["access"].encode())
+    assert caught.value.detail["code"] == "session_revoked"
+
+
 @override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
 def test_db_mode_refuses_a_session_of_another_user(user, make_user, login):
     body = login(user)
@@ -244,12 +266,77 @@ def test_real_redis_round_trip(user, login, real_redis, django_assert_num_querie
     body, other = login(user), login(user)
     assert me(other["access"]) == (200, None)  # warms
     services.revoke_session(body["session"]["id"], reason="admin")
-    with django_assert_num_queries(0):  # refused before the user is even loaded
+    with django_assert_num_queries(1):  # the user query, run while the MGET is in flight
         assert me(body["access"]) == (401, "session_revoked")
     services.logout_everywhere(user)
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1):
         assert me(other["access"]) == (401, "session_revoked")
     assert real_redis.ttl(revocation.session_key(body["session"]["id"])) <= 15 * 60 + 1
+
+
+def _record_redis(monkeypatch, cache_backend, events):
+    """Append "MGET sent" / "reply read" to ``events`` for the check's own commands."""
+    connection_class = cache_backend.client.get_client(write=False).connection_pool
+    connection_class = connection_class.connection_class
+    send, read = connection_class.send_command, connection_class.read_response
+
+    def sending(self, *args, **kwargs):
+        events.append(f"{args[0]} sent")
+        return send(self, *args, **kwargs)
+
+    def reading(self, *args, **kwargs):
+        events.append("reply read")
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(connection_class, "send_command", sending)
+    monkeypatch.setattr(connection_class, "read_response", reading)
+
+
+@pytest.mark.redis
+def test_the_cache_read_overlaps_the_user_query(user, login, real_redis, monkeypatch):
+    from django.db import connection
+
+    body = login(user)
+    assert me(body["access"]) == (200, None)  # warms
+    events: list[str] = []
+    _record_redis(monkeypatch, real_redis, events)
+
+    def query(execute, sql, params, many, context):
+        events.append("SQL")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(query):
+        assert me(body["access"]) == (200, None)
+    # One round trip, its wait spent on the user query instead of added to it.
+    assert events == ["MGET sent", "SQL", "reply read"]
+
+
+@pytest.mark.redis
+def test_an_error_before_the_answer_is_read_leaves_no_reply_on_a_pooled_connection(
+    user, login, real_redis, settings
+):
+    # The project maps database errors to a JSON 503 with the package's handler.
+    settings.REST_FRAMEWORK = {"EXCEPTION_HANDLER": "django_token_sessions.views.exception_handler"}
+    from django.db import OperationalError, connection
+    from rest_framework.test import APIClient
+
+    revoked, live = login(user), login(user)
+    assert me(live["access"]) == (200, None)  # warms
+    services.revoke_session(revoked["session"]["id"], reason="admin")
+
+    def database_down(execute, sql, params, many, context):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {revoked['access']}")
+    with connection.execute_wrapper(database_down):
+        response = client.get("/api/me/")
+    assert (response.status_code, response.json()["code"]) == (503, "service_unavailable")
+    # The revoked token's answer ("revoked") was never read: had its connection gone back
+    # to the pool, the next check on it would read that answer as its own.
+    for _ in range(3):
+        assert me(live["access"]) == (200, None)
+        assert me(revoked["access"]) == (401, "session_revoked")
 
 
 @pytest.mark.redis
@@ -359,7 +446,7 @@ def test_a_rebuild_by_another_process_after_the_failure_is_trusted(
     cache.set(revocation.READY_KEY, revocation._suspects.since("default") + 0.001, timeout=None)
     cache_calls.clear()
     # ...so this worker trusts the cache again at once: no database, no rebuild of its own.
-    with django_assert_num_queries(0):  # refused before the user is loaded
+    with django_assert_num_queries(1):  # the user query only: no fallback, no rebuild
         assert me(body["access"]) == (401, "session_revoked")
     assert cache_calls == ["get_many"]
     assert "default" not in revocation._suspects
