@@ -94,3 +94,49 @@ class CsrfFailed(TokenSessionError):
     status_code = 403
     code = "csrf_failed"
     default_detail = _("CSRF check failed.")
+
+
+class RequestTooLarge(TokenSessionError):
+    """The body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` or has more fields than
+    ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` allows."""
+
+    status_code = 413
+    code = "request_too_large"
+    default_detail = _("Request body is too large.")
+
+
+class BadRequest(TokenSessionError):
+    """A request Django refused as malformed before or while our view read it."""
+
+    status_code = 400
+    code = "bad_request"
+    default_detail = _("Bad request.")
+
+
+class RefreshTokenExposed(TokenSessionError):
+    """A cookie-path response would have shown the refresh token in its body (a view that
+    put it back into its data, or a body that cannot be inspected): it was withheld."""
+
+    status_code = 500
+    code = "refresh_token_exposed"
+    default_detail = _(
+        "The response was withheld: it would have exposed the refresh token. "
+        "The refresh cookie has been set; refresh again to get an access token."
+    )
+
+
+#: The ``code`` of an error response that reached the middleware as something other than
+#: our JSON (an HTML page of Django's or another framework's), by its status.
+CODES_BY_STATUS = {
+    400: BadRequest.code,
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: RequestTooLarge.code,
+    415: "unsupported_media_type",
+    429: "throttled",
+    500: "server_error",
+    503: "service_unavailable",
+}

@@ -39,8 +39,9 @@ from .transport import TRANSPORT_HEADER
 
 TAGS = ["token-sessions"]
 
-#: The codes of a 400: a body that fails validation (with per-field ``errors``), or no JSON.
-BAD_REQUEST = ("invalid_request", "parse_error")
+#: The codes of a 400: a body that fails validation (with per-field ``errors``), no JSON,
+#: or a request Django itself refuses as malformed.
+BAD_REQUEST = ("invalid_request", "parse_error", "bad_request")
 #: The codes of a 401 to a bearer access token (``Authorization: Bearer <access>``).
 BEARER_FAILURES = (
     "not_authenticated",
@@ -96,6 +97,27 @@ _BAD_REQUEST = _error(
     with_errors=True,
 )
 _UNSUPPORTED = _error("The body is not `application/json`.", "unsupported_media_type")
+_NOT_ACCEPTABLE = _error(
+    "The `Accept` header excludes `application/json`: every answer is JSON.", "not_acceptable"
+)
+_TOO_LARGE = _error(
+    "The body is over `DATA_UPLOAD_MAX_MEMORY_SIZE` or has more fields than "
+    "`DATA_UPLOAD_MAX_NUMBER_FIELDS` allows.",
+    "request_too_large",
+)
+_SESSION_ID = OpenApiParameter(
+    name="id",
+    location=OpenApiParameter.PATH,
+    type=OpenApiTypes.UUID,
+    description="The session's id, as the session list gives it (any letter case).",
+)
+_RETRY_AFTER = OpenApiParameter(
+    name="Retry-After",
+    location=OpenApiParameter.HEADER,
+    type=OpenApiTypes.INT,
+    response=[429],
+    description="Seconds until the next attempt may succeed.",
+)
 _BEARER_401 = _error(
     "No, or a refused, bearer access token. `session_revoked` takes effect on the very "
     "next request after a logout or revocation.",
@@ -173,13 +195,15 @@ def _login_view(view: Any) -> Any:
             ),
             tags=TAGS,
             request=LoginSerializer,
-            parameters=[_TRANSPORT_HEADER, _set_cookie(200, what="sets")],
+            parameters=[_TRANSPORT_HEADER, _set_cookie(200, what="sets"), _RETRY_AFTER],
             responses={
                 200: LoginResponseSerializer,
                 400: _BAD_REQUEST,
                 401: _error(
                     "Wrong username or password, or an inactive user.", "invalid_credentials"
                 ),
+                406: _NOT_ACCEPTABLE,
+                413: _TOO_LARGE,
                 415: _UNSUPPORTED,
                 503: _UNAVAILABLE,
                 429: _error("Too many login attempts from this address.", "throttled"),
@@ -210,6 +234,8 @@ def _refresh_view(view: Any) -> Any:
                     *REFRESH_FAILURES,
                 ),
                 403: _error("The refresh cookie was sent without passing CSRF.", "csrf_failed"),
+                406: _NOT_ACCEPTABLE,
+                413: _TOO_LARGE,
                 415: _UNSUPPORTED,
                 503: _UNAVAILABLE,
             },
@@ -223,8 +249,10 @@ def _logout_view(view: Any) -> Any:
             operation_id="token_sessions_logout",
             summary="Log out this device",
             description=(
-                "Ends the session of the refresh token (body, else cookie), else of the bearer "
-                "access token. A refused refresh cookie does not block the logout."
+                "Ends the session of the refresh token (body, else cookie) and the session of "
+                "the bearer access token, when both are sent: a 204 means no credential of "
+                "the request still opens a live session. A refused refresh cookie does not "
+                "block the logout."
             ),
             tags=TAGS,
             request={"application/json": _REFRESH_BODY},
@@ -238,6 +266,8 @@ def _logout_view(view: Any) -> Any:
                     *BEARER_FAILURES,
                 ),
                 403: _error("The refresh cookie was sent without passing CSRF.", "csrf_failed"),
+                406: _NOT_ACCEPTABLE,
+                413: _TOO_LARGE,
                 415: _UNSUPPORTED,
                 503: _UNAVAILABLE,
             },
@@ -258,6 +288,8 @@ def _logout_all_view(view: Any) -> Any:
                 204: OpenApiResponse(description="The sessions have ended."),
                 400: _BAD_REQUEST,
                 401: _BEARER_401,
+                406: _NOT_ACCEPTABLE,
+                413: _TOO_LARGE,
                 415: _UNSUPPORTED,
                 503: _UNAVAILABLE,
             },
@@ -275,6 +307,7 @@ def _session_list_view(view: Any) -> Any:
             responses={
                 200: DeviceSessionSerializer(many=True),
                 401: _BEARER_401,
+                406: _NOT_ACCEPTABLE,
                 503: _UNAVAILABLE,
             },
         )
@@ -289,11 +322,14 @@ def _session_detail_view(view: Any) -> Any:
             description="An empty name restores the label parsed from the user agent.",
             tags=TAGS,
             request=RenameSessionSerializer,
+            parameters=[_SESSION_ID],
             responses={
                 200: DeviceSessionSerializer,
                 400: _BAD_REQUEST,
                 401: _BEARER_401,
                 404: _NOT_FOUND,
+                406: _NOT_ACCEPTABLE,
+                413: _TOO_LARGE,
                 415: _UNSUPPORTED,
                 503: _UNAVAILABLE,
             },
@@ -303,11 +339,12 @@ def _session_detail_view(view: Any) -> Any:
             summary="Revoke one of my devices",
             description="Its tokens stop working on their next request.",
             tags=TAGS,
-            parameters=[_set_cookie(204, what="if it is this session, deletes")],
+            parameters=[_SESSION_ID, _set_cookie(204, what="if it is this session, deletes")],
             responses={
                 204: OpenApiResponse(description="The session has been revoked."),
                 401: _BEARER_401,
                 404: _NOT_FOUND,
+                406: _NOT_ACCEPTABLE,
                 503: _UNAVAILABLE,
             },
         ),

@@ -1,9 +1,13 @@
 """How a refresh token travels: an HttpOnly cookie for browsers, the JSON body for others.
 
-Views (ours, or a team's own views calling the services) only *mark* the response:
-:func:`attach_refresh_token` when a token was issued, :func:`clear_refresh_token` when the
-session ended. :class:`~.middleware.RefreshTokenCookieMiddleware` does the rest: it moves a
-marked token from the JSON body into the cookie, and deletes the cookie.
+The transport of an answer is decided before anything is rendered: a view asks
+:func:`delivers_in_body` and puts ``refresh`` into its data only if the answer is for a
+native client. On the cookie path the token never enters the data, so no renderer, content
+type or error page can show it. Views (ours, or a team's own views calling the services)
+*mark* the response: :func:`attach_refresh_token` when a token was issued,
+:func:`clear_refresh_token` when the session ended.
+:class:`~.middleware.RefreshTokenCookieMiddleware` sets and deletes the cookie from those
+marks; it never parses a body, and it refuses a cookie-path body that contains the token.
 
 The rule that keeps the cookie useful against XSS: a request that authenticated with the
 cookie is always answered through the cookie. A script in the page can make the browser
@@ -30,15 +34,20 @@ _RESPONSE_CLEAR = "token_sessions_clear"
 _REQUEST_TRANSPORT = "token_sessions_transport"
 
 
+def url_prefix() -> str | None:
+    """The path the app's URLs are mounted at (``"/api/auth/"``), None if not mounted."""
+    try:
+        login = reverse("token_sessions:login")
+    except NoReverseMatch:
+        return None
+    return login.rstrip("/").rsplit("/", 1)[0] + "/"
+
+
 def cookie_path() -> str:
     """``REFRESH_COOKIE_PATH``, or the prefix the app's URLs are mounted at."""
     if app_settings.REFRESH_COOKIE_PATH:
         return app_settings.REFRESH_COOKIE_PATH
-    try:
-        login = reverse("token_sessions:login")
-    except NoReverseMatch:
-        return "/"
-    return login.rstrip("/").rsplit("/", 1)[0] + "/"
+    return url_prefix() or "/"
 
 
 def requested_transport(request: HttpRequest) -> str:
@@ -59,6 +68,16 @@ def requested_transport(request: HttpRequest) -> str:
 def set_request_transport(request: HttpRequest, transport: str) -> None:
     """Pin the transport of this request's answer (the one its token arrived by)."""
     setattr(request, _REQUEST_TRANSPORT, transport)
+
+
+def delivers_in_body(request: HttpRequest) -> bool:
+    """True if a refresh token issued to this request goes in the JSON body.
+
+    Decided from the request alone, before the view builds its data: a token that came
+    in the body is answered in the body, one that came by cookie (and a login on the
+    cookie transport) is answered only through the cookie.
+    """
+    return requested_transport(request) == "body"
 
 
 def used_cookie(request: HttpRequest) -> bool:

@@ -12,5 +12,6 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
     path("sessions/", views.SessionListView.as_view(), name="session-list"),
-    path("sessions/<uuid:pk>/", views.SessionDetailView.as_view(), name="session-detail"),
+    # str, not uuid: a malformed or upper-case id reaches the view, which answers JSON.
+    path("sessions/<str:pk>/", views.SessionDetailView.as_view(), name="session-detail"),
 ]

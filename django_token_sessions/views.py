@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import uuid
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.middleware.csrf import get_token
+from django.utils.cache import add_never_cache_headers
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
@@ -20,8 +24,15 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from . import legacy, services, transport
 from .authentication import SessionJWTAuthentication
 from .device import client_info
-from .exceptions import InvalidCredentials, TokenSessionError
+from .exceptions import (
+    CODES_BY_STATUS,
+    BadRequest,
+    InvalidCredentials,
+    RequestTooLarge,
+    TokenSessionError,
+)
 from .models import DeviceSession, RevokeReason
+from .parsers import JSONParser
 from .serializers import (
     DeviceSessionSerializer,
     LoginSerializer,
@@ -33,25 +44,39 @@ from .throttling import LoginRateThrottle
 
 _CODES_BY_CLASS = {
     exceptions.ParseError: "parse_error",
-    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.NotAuthenticated: CODES_BY_STATUS[401],
     exceptions.AuthenticationFailed: "authentication_failed",
-    exceptions.PermissionDenied: "permission_denied",
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.Throttled: "throttled",
+    exceptions.PermissionDenied: CODES_BY_STATUS[403],
+    exceptions.NotFound: CODES_BY_STATUS[404],
+    exceptions.MethodNotAllowed: CODES_BY_STATUS[405],
+    exceptions.NotAcceptable: CODES_BY_STATUS[406],
+    exceptions.UnsupportedMediaType: CODES_BY_STATUS[415],
+    exceptions.Throttled: CODES_BY_STATUS[429],
     exceptions.ValidationError: "invalid_request",
 }
+
+
+def _suspicious(exc: SuspiciousOperation) -> TokenSessionError:
+    """The error a request Django refused while our view read it answers with."""
+    # Logged as Django logs the ones it catches itself (django.security.<name>).
+    logging.getLogger(f"django.security.{type(exc).__name__}").warning(str(exc))
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
+    if isinstance(exc, TooManyFieldsSent) or type(exc).__name__ == "TooManyFilesSent":
+        return RequestTooLarge("Request body has too many fields.")
+    return BadRequest()
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, reshaped so every error body is ``{"detail", "code"}``.
 
     Validation errors keep their per-field messages under ``"errors"``. Service errors
-    (:class:`~.exceptions.TokenSessionError`) become their own status and code; a lost
+    (:class:`~.exceptions.TokenSessionError`) become their own status and code; a body
+    Django refuses (too large, too many fields) a 413 ``request_too_large``; a lost
     database connection a 503 ``service_unavailable``.
     """
+    if isinstance(exc, SuspiciousOperation):
+        exc = _suspicious(exc)
     if isinstance(exc, TokenSessionError):
         # No set_rollback() here, unlike DRF's handler: under ATOMIC_REQUESTS that would
         # undo the revocation reuse detection has just written.
@@ -86,17 +111,29 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class TokenSessionsAPIView(APIView):
-    """Base view: JSON only, our error shape, and bearer auth by session tokens."""
+    """Base view: JSON only, our error shape, and bearer auth by session tokens.
+
+    Requests and responses are JSON whatever ``REST_FRAMEWORK`` says: a browsable API
+    page of a token response is a page a script can read. A client that accepts nothing
+    but HTML gets a JSON 406. No response may be cached (RFC 6749 §5.1).
+    """
 
     authentication_classes = [SessionJWTAuthentication]
     permission_classes = [IsAuthenticated]
     # JSON only: a cross-site HTML form cannot produce application/json, which keeps
     # these endpoints out of reach of form-based CSRF (login CSRF included).
     parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
 
     def get_exception_handler(self) -> Any:
         """Use :func:`exception_handler` whatever the project's DRF settings say."""
         return exception_handler
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        """DRF's, plus ``Cache-Control: no-store`` on every answer, errors included."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
 
     def _validated(self, serializer_class: Any, request: Request) -> dict[str, Any]:
         if not isinstance(request.data, dict):
@@ -135,12 +172,13 @@ def _with_refresh(response: Response, issued: services.IssuedSession) -> Respons
     return response
 
 
-def _token_body(issued: services.IssuedSession) -> dict[str, Any]:
-    return {
-        "access": issued.tokens.access,
-        "refresh": issued.tokens.refresh,
-        "access_expires_at": issued.tokens.access_expires_at,
-    }
+def _token_body(request: Request, issued: services.IssuedSession) -> dict[str, Any]:
+    body: dict[str, Any] = {"access": issued.tokens.access}
+    # Decided here, before anything renders: on the cookie path the token is never data.
+    if transport.delivers_in_body(request._request):
+        body["refresh"] = issued.tokens.refresh
+    body["access_expires_at"] = issued.tokens.access_expires_at
+    return body
 
 
 class LoginView(TokenSessionsAPIView):
@@ -156,11 +194,11 @@ class LoginView(TokenSessionsAPIView):
         if user is None or not getattr(user, "is_active", True):
             raise InvalidCredentials()
         issued = services.create_session(user, client=client_info(request._request))
-        body = _token_body(issued)
+        body = _token_body(request, issued)
         body["session"] = DeviceSessionSerializer(
             issued.session, context={"current_session_id": issued.session_id}
         ).data
-        if transport.requested_transport(request._request) == "cookie":
+        if not transport.delivers_in_body(request._request):
             # The page needs a CSRF cookie for its cookie-borne refresh and logout calls.
             get_token(request._request)
         return _with_refresh(Response(body), issued)
@@ -178,11 +216,16 @@ class RefreshView(TokenSessionsAPIView):
             raise exceptions.ValidationError({"refresh": ["This field is required."]})
         # Rotation; with ACCEPT_LEGACY_REFRESH_TOKENS on, a plain simplejwt token is adopted.
         issued = legacy.rotate_or_exchange(raw, client=client_info(request._request))
-        return _with_refresh(Response(_token_body(issued)), issued)
+        return _with_refresh(Response(_token_body(request, issued)), issued)
 
 
 class LogoutView(TokenSessionsAPIView):
-    """POST ``{refresh}`` or with a bearer access token → 204; ends this device's session."""
+    """POST ``{refresh}`` and/or with a bearer access token → 204; ends this device's session.
+
+    Every session a valid credential of the request names is ended: the refresh token's
+    (body, else cookie) and the bearer token's, when both are sent. A 204 therefore means
+    that no credential the request carried still opens a live session.
+    """
 
     permission_classes = [AllowAny]
 
@@ -192,6 +235,8 @@ class LogoutView(TokenSessionsAPIView):
 
     def post(self, request: Request) -> Response:
         raw = self._presented_refresh_token(request)
+        # The refresh token first: a refused body token (401) must leave everything as it
+        # was, the bearer's session included.
         if raw is not None and transport.used_cookie(request._request):
             # A stale, revoked or garbage cookie never blocks a logout: the session it
             # named is over (a reuse is still recorded by the service); drop the cookie.
@@ -199,11 +244,17 @@ class LogoutView(TokenSessionsAPIView):
                 services.logout(raw)
         elif raw is not None:
             services.logout(raw)
-        elif request.auth is not None:
+        try:
+            bearer = request.auth
+        except exceptions.AuthenticationFailed:
+            if raw is None:
+                raise
+            bearer = None  # a dead access token next to a refresh token names nothing live
+        if bearer is not None:
             services.revoke_session(
                 self._current_session_id(request), reason=RevokeReason.LOGOUT, user=request.user
             )
-        else:
+        elif raw is None:
             raise exceptions.NotAuthenticated()
         response = Response(status=status.HTTP_204_NO_CONTENT)
         transport.clear_refresh_token(response)
@@ -237,23 +288,33 @@ class SessionListView(TokenSessionsAPIView):
         return Response(DeviceSessionSerializer(sessions, many=True, context=context).data)
 
 
+def _session_id(pk: str) -> uuid.UUID:
+    """The session id of the URL; any spelling ``uuid.UUID`` reads (upper case too), else
+    a JSON 404 from our view rather than Django's HTML one from the URL resolver."""
+    try:
+        return uuid.UUID(pk)
+    except ValueError:
+        raise exceptions.NotFound() from None
+
+
 class SessionDetailView(TokenSessionsAPIView):
     """PATCH ``{name}`` renames a device (200); DELETE revokes it (204). Others' are 404."""
 
-    def patch(self, request: Request, pk: Any) -> Response:
+    def patch(self, request: Request, pk: str) -> Response:
         data = self._validated(RenameSessionSerializer, request)
-        session = services.rename_session(request.user, pk, data["name"])
+        session = services.rename_session(request.user, _session_id(pk), data["name"])
         if session is None:
             raise exceptions.NotFound()
         context = {"current_session_id": self._current_session_id(request)}
         return Response(DeviceSessionSerializer(session, context=context).data)
 
-    def delete(self, request: Request, pk: Any) -> Response:
+    def delete(self, request: Request, pk: str) -> Response:
+        session_id = _session_id(pk)
         if not services.revoke_session(
-            pk, reason=RevokeReason.USER_REVOKED_DEVICE, user=request.user
+            session_id, reason=RevokeReason.USER_REVOKED_DEVICE, user=request.user
         ):
             raise exceptions.NotFound()
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        if str(pk) == str(self._current_session_id(request)):
+        if session_id == self._current_session_id(request):
             transport.clear_refresh_token(response)
         return response

@@ -151,7 +151,10 @@ def test_response_bodies(schema):
 
 def test_error_codes_are_enumerated_per_endpoint_and_status(schema):
     login = operation(schema, "/api/auth/login/", "post")
-    assert error_codes(login, 400) == {"invalid_request", "parse_error"}
+    assert error_codes(login, 400) == {"invalid_request", "parse_error", "bad_request"}
+    assert error_codes(login, 406) == {"not_acceptable"}
+    assert error_codes(login, 413) == {"request_too_large"}
+    assert "Retry-After" in login["responses"]["429"]["headers"]
     assert error_codes(login, 401) == {"invalid_credentials"}
     assert error_codes(login, 415) == {"unsupported_media_type"}
     assert error_codes(login, 429) == {"throttled"}
@@ -169,7 +172,10 @@ def test_error_codes_are_enumerated_per_endpoint_and_status(schema):
     for route, method in [("/api/auth/sessions/", "get"), ("/api/auth/sessions/{id}/", "delete")]:
         op = operation(schema, route, method)
         assert error_codes(op, 401) == set(extensions.BEARER_FAILURES)
-    assert error_codes(operation(schema, "/api/auth/sessions/{id}/", "patch"), 404) == {"not_found"}
+    rename = operation(schema, "/api/auth/sessions/{id}/", "patch")
+    assert error_codes(rename, 404) == {"not_found"}
+    (session_id,) = rename["parameters"]
+    assert session_id["schema"] == {"type": "string", "format": "uuid"}
 
 
 def test_every_operation_documents_the_503_of_a_lost_database(schema):
@@ -188,9 +194,12 @@ def test_schema_codes_and_the_readme_table_agree(schema):
     }
     documented = readme_codes()
     assert in_schema <= documented
-    # No documented operation returns 405, and 406 (an Accept header without JSON) is
-    # content negotiation, which OpenAPI describes by the response media types.
-    assert documented - in_schema == {"method_not_allowed", "not_acceptable"}
+    # No documented operation returns 405; the 500s are server faults, not client errors.
+    assert documented - in_schema == {
+        "method_not_allowed",
+        "refresh_token_exposed",
+        "server_error",
+    }
 
 
 def test_bearer_scheme_and_security(schema):
