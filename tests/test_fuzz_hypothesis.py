@@ -190,8 +190,22 @@ def random_cookie_header(tokens: st.SearchStrategy[str]) -> st.SearchStrategy[st
 def bodies(draw: Any, tokens: st.SearchStrategy[str]) -> tuple[bytes, str]:
     """A request body and its content type: JSON of any shape, ``refresh``-shaped JSON,
     or bytes that are not JSON at all."""
-    kind = draw(st.sampled_from(["json", "refresh", "login", "raw"]))
-    if kind == "json":
+    kind = draw(st.sampled_from(["json", "refresh", "login", "raw", "deep", "large", "fields"]))
+    if kind == "deep":
+        # Nesting past what Python's parser recurses through (a RecursionError was a 500).
+        depth = draw(st.integers(min_value=900, max_value=20_000))
+        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+        payload = (opener * depth + "1" + closer * depth).encode()
+    elif kind == "large":
+        # Past DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB): built, not drawn, to stay fast.
+        size = draw(st.integers(min_value=2_621_441, max_value=3_500_000))
+        payload = json.dumps({"refresh": "x" * size, "username": "a", "password": "b"}).encode()
+    elif kind == "fields":
+        # A form past DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000), as a cookie request sends it.
+        count = draw(st.integers(min_value=1001, max_value=3000))
+        payload = "&".join(f"f{i}=1" for i in range(count)).encode()
+        return payload, "application/x-www-form-urlencoded"
+    elif kind == "json":
         payload = json.dumps(draw(json_values)).encode()
     elif kind == "refresh":
         value = draw(tokens | body_text | json_values)
@@ -210,6 +224,14 @@ def bodies(draw: Any, tokens: st.SearchStrategy[str]) -> tuple[bytes, str]:
     return payload, content_type
 
 
+DEEP_BODY = (b"[" * 5000 + b"]" * 5000, "application/json")
+LARGE_BODY = (json.dumps({"refresh": "x" * 3_000_000}).encode(), "application/json")
+MANY_FIELDS = (
+    "&".join(f"f{i}=1" for i in range(1100)).encode(),
+    "application/x-www-form-urlencoded",
+)
+
+
 # -- the invariants --------------------------------------------------------------------
 
 
@@ -218,11 +240,12 @@ def snapshot() -> list[tuple[Any, ...]]:
 
 
 def assert_refused_cleanly(response: Any) -> None:
-    """2xx or 4xx; a 4xx is ``{"detail", "code"}`` with a documented code."""
+    """2xx or 4xx; a 4xx is JSON ``{"detail", "code"}`` with a documented code."""
     status = response.status_code
     assert status < 500, (status, response.content[:500])
     if status < 400:
         return
+    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
     body = json.loads(response.content)
     assert isinstance(body, dict), body
     assert {"detail", "code"} <= set(body) <= {"detail", "code", "errors"}, body
@@ -281,6 +304,10 @@ def test_hostile_requests_are_refused_without_a_trace(user, login, method, path)
             headers=random_headers(),
             enforce_csrf=st.booleans(),
         )
+        # Each was a 500 (RecursionError) or an HTML 400 page on every endpoint.
+        @example(body=DEEP_BODY, authorization=None, cookie=None, headers={}, enforce_csrf=False)
+        @example(body=LARGE_BODY, authorization=None, cookie=None, headers={}, enforce_csrf=False)
+        @example(body=MANY_FIELDS, authorization=None, cookie=None, headers={}, enforce_csrf=False)
         def hostile(body, authorization, cookie, headers, enforce_csrf):
             extra = dict(headers)
             if authorization is not None:
