@@ -38,7 +38,13 @@ from .conf import app_settings, jwt_settings
 from .device import ClientInfo
 from .exceptions import TokenExpired, TokenInvalid, TokenReused, UserInactive, UserNotFound
 from .models import LegacyTokenExchange
-from .tokens import BAD_TIME_CLAIM_ERRORS, get_token_backend, is_user_claim, token_text
+from .tokens import (
+    BAD_TIME_CLAIM_ERRORS,
+    check_claims,
+    get_token_backend,
+    is_user_claim,
+    token_text,
+)
 
 __all__ = [
     "LegacyAccessToken",
@@ -53,12 +59,20 @@ __all__ = [
 class _LiveBackendMixin:
     # simplejwt's classes use a backend built once at import; ours follows SIMPLE_JWT
     # changes (override_settings), like the session tokens of .tokens.
+    payload: dict[str, Any]
+
     @property
     def token_backend(self) -> TokenBackend:
         return get_token_backend()
 
     def get_token_backend(self) -> TokenBackend:
         return get_token_backend()
+
+    def verify(self) -> None:
+        # The claims first: simplejwt's blacklist check (a refresh token's verify, with
+        # token_blacklist installed) sends the jti to the database before its own checks.
+        check_claims(self.payload, legacy=True)
+        super().verify()  # type: ignore[misc]
 
 
 class _LegacyRefreshToken(_LiveBackendMixin, RefreshToken):  # type: ignore[misc]  # simplejwt's stubs
@@ -149,11 +163,13 @@ def exchange_legacy_refresh_token(
     payload = _verified_payload(raw)
     if app_settings.SESSION_ID_CLAIM in payload:
         raise TokenInvalid(str(_("Token is not a legacy token.")))
-    jti = payload.get(jwt_settings().JTI_CLAIM)
-    if not isinstance(jti, str) or not jti:
-        # Checked first: simplejwt's blacklist check reads the claim before its own
-        # "Token has no id" check (a KeyError); without a jti there is no "once" either.
-        raise TokenInvalid(str(_("Token has no id")))
+    try:
+        # Checked here, not only by the token's verify(): a refused token's jti is looked
+        # up below (a replay is told apart from other refusals), so it must be fit for SQL.
+        check_claims(payload, legacy=True)
+    except TokenError as exc:
+        raise TokenInvalid(str(exc.args[0])) from exc
+    jti = payload[jwt_settings().JTI_CLAIM]
     try:
         token = _LegacyRefreshToken(raw)
     except ExpiredTokenError as exc:
@@ -161,7 +177,7 @@ def exchange_legacy_refresh_token(
     except TokenError as exc:
         # The exchange blacklists the token (with token_blacklist): to simplejwt a replay,
         # or a concurrent exchange that lost the race, is merely "blacklisted".
-        if _already_exchanged(payload.get(jwt_settings().JTI_CLAIM)):
+        if _already_exchanged(jti):
             raise _reused() from exc
         raise TokenInvalid(str(exc.args[0]) if exc.args else None) from exc
     except BAD_TIME_CLAIM_ERRORS as exc:

@@ -7,6 +7,7 @@ when the app is installed, which is the per-token bookkeeping the session row re
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,23 +57,98 @@ def get_token_backend() -> TokenBackend:
     return _backend_for(jwt_settings())
 
 
+# -- The claims we read, checked in one place -------------------------------------------
+#
+# Only a token signed with our key gets past the signature check, but its claims are still
+# checked before any of them reaches SQL or a cache key: a key leaked to a log, a token
+# minted by another service sharing it, or a bug of ours must not turn into a 500 (a NUL
+# is refused by PostgreSQL, a lone surrogate by every database driver, a control character
+# by memcached's key rules), nor into a write (a jti that could never be a session's
+# current one must not be taken for a replay, which revokes the session).
+
+#: Longest JTI of a plain simplejwt token adopted by :mod:`.legacy` (the length of its
+#: ``LegacyTokenExchange.jti`` column and of simplejwt's own ``OutstandingToken.jti``).
+MAX_LEGACY_JTI_LENGTH = 255
+#: Longest user id claim that is looked up: a username or an e-mail address (Django's
+#: columns for them hold 150 and 254 characters).
+MAX_USER_CLAIM_LENGTH = 255
+#: Longest session id claim: a UUID, possibly written ``urn:uuid:<36 characters>``.
+_MAX_SID_LENGTH = 45
 #: A user id claim that is an integer must fit a 64-bit signed column: a bigger one is
 #: never a primary key, and older Django versions raise on it instead of matching nothing.
 _MAX_INT_CLAIM = 2**63 - 1
+#: Token ids (``jti``), token types and session ids: printable ASCII, no space. We and
+#: simplejwt mint ``uuid4().hex`` and ``str(uuid4())``; anything outside this set was
+#: never minted by either.
+_TOKEN_ID = re.compile(r"[!-~]+")
+#: What a user id claim may not hold: control characters (C0 with NUL, DEL, C1) and
+#: surrogates (in a str only a lone one can occur, and it does not encode to UTF-8). Other
+#: Unicode is fine: a username may be "zürich" or "山田".
+_NOT_USER_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def is_token_id(value: Any, max_length: int = MAX_JTI_LENGTH) -> bool:
+    """True for a ``jti`` (or token type) as we and simplejwt mint them: a str of 1 to
+    ``max_length`` printable ASCII characters without spaces."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= max_length
+        and _TOKEN_ID.fullmatch(value) is not None
+    )
 
 
 def is_user_claim(value: Any) -> bool:
     """True for a user id claim as we mint them: an int (not a bool) that fits a 64-bit
-    column, or a non-empty str."""
+    column, or a str of 1 to ``MAX_USER_CLAIM_LENGTH`` characters that encodes to UTF-8 and
+    holds no control character."""
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
         return -_MAX_INT_CLAIM - 1 <= value <= _MAX_INT_CLAIM
-    return isinstance(value, str) and value != ""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_USER_CLAIM_LENGTH
+        and _NOT_USER_TEXT.search(value) is None
+    )
+
+
+def _is_session_id(value: Any) -> bool:
+    if not is_token_id(value, _MAX_SID_LENGTH):
+        return False  # also a non-str: uuid.UUID(str(...)) would read an int's digits
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_claims(payload: dict[str, Any], *, legacy: bool = False) -> None:
+    """Raise :class:`TokenError` unless every claim we read has the type, length and
+    characters of one we (or, with ``legacy``, simplejwt) mint.
+
+    The one gate between a token's signed JSON and SQL or a cache key, for session tokens
+    (:meth:`_SessionToken.verify`) and the plain simplejwt tokens :mod:`.legacy` adopts
+    (which have no session id, and may have a longer jti). Time claims are PyJWT's and
+    simplejwt's to check; ``sxp`` is :class:`SessionRefreshToken`'s.
+    """
+    api = jwt_settings()
+    if not legacy and not _is_session_id(payload.get(app_settings.SESSION_ID_CLAIM)):
+        raise TokenError(_("Token has no valid session id"))
+    max_jti = MAX_LEGACY_JTI_LENGTH if legacy else MAX_JTI_LENGTH
+    if not is_token_id(payload.get(api.JTI_CLAIM), max_jti):
+        raise TokenError(_("Token has no valid id"))
+    # Compared with "access" or "refresh" only, never stored: checked all the same, so
+    # that no claim escapes the rules.
+    if not is_token_id(payload.get(api.TOKEN_TYPE_CLAIM)):
+        raise TokenError(_("Token has wrong type"))
+    # A user id of another JSON type must not be coerced by the ORM either (True and 1.5
+    # both look up the user with pk 1).
+    if not is_user_claim(payload.get(api.USER_ID_CLAIM)):
+        raise TokenError(_("Token contained no recognizable user identification"))
 
 
 class _SessionToken(Token):
-    """Common behaviour: live settings, and a valid ``sid`` claim on every token."""
+    """Common behaviour: live settings, and the claims we read checked on every token."""
 
     @property
     def token_backend(self) -> TokenBackend:
@@ -83,21 +159,7 @@ class _SessionToken(Token):
 
     def verify(self) -> None:
         super().verify()
-        sid = self.payload.get(app_settings.SESSION_ID_CLAIM)
-        try:
-            # A string only: uuid.UUID(str(...)) would also read an int's digits as a UUID.
-            uuid.UUID(sid if isinstance(sid, str) else "")
-        except ValueError as exc:
-            raise TokenError(_("Token has no valid session id")) from exc
-        # Only a signed token gets here, but claim types are still checked: a jti that
-        # could never be a session's current one must not be mistaken for a replay (which
-        # revokes the session), and a user id of another JSON type must not be coerced by
-        # the ORM (True and 1.5 both look up the user with pk 1).
-        jti = self.payload.get(jwt_settings().JTI_CLAIM)
-        if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
-            raise TokenError(_("Token has no valid id"))
-        if not is_user_claim(self.payload.get(jwt_settings().USER_ID_CLAIM)):
-            raise TokenError(_("Token contained no recognizable user identification"))
+        check_claims(self.payload)
 
     @property
     def session_id(self) -> uuid.UUID:
