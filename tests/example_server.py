@@ -5,13 +5,15 @@ binds 127.0.0.1 on a free port, writes the port to PORT_FILE once it listens, an
 until killed: Django's threaded development WSGI server wrapped in the static files
 handler, as LiveServerTestCase does, so no runserver autoreloader or DEBUG-only static
 serving is involved. Settings come from the environment (EXAMPLE_SQLITE_PATH,
-DEMO_ROTATION_GRACE_SECONDS, ...). :func:`serve` is the fixture body behind
-``example_server`` in tests/conftest.py.
+DEMO_ROTATION_GRACE_SECONDS, ...): DEBUG off, as a deployment runs, so the server gets a
+``DJANGO_SECRET_KEY`` made for this test run (the example refuses to start without one).
+:func:`serve` is the fixture body behind ``example_server`` in tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -27,6 +29,8 @@ MANAGE = EXAMPLE_DIR / "manage.py"
 GRACE_SECONDS = 1.0
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"
+#: The served example's SECRET_KEY: one per test run, never written down anywhere.
+SECRET_KEY = secrets.token_urlsafe(50)
 
 
 def _server_env(db_path: Path) -> dict[str, str]:
@@ -36,6 +40,7 @@ def _server_env(db_path: Path) -> dict[str, str]:
         DEMO_ROTATION_GRACE_SECONDS=str(GRACE_SECONDS),
         DEMO_LOGIN_THROTTLE_RATE="",  # off: the tests sign in many times from 127.0.0.1
         DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=SECRET_KEY,
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -1,12 +1,17 @@
 """The endpoint table over real HTTP, against the example project served in a subprocess.
 
 Uses ``example_server`` (tests/conftest.py): the example project on its own SQLite file.
-No Django test client and no shared database: what a deployment's clients see.
+No Django test client and no shared database: what a deployment's clients see. The
+example's own hardening is tested here too: it refuses to start with DEBUG off and no
+``DJANGO_SECRET_KEY``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +19,8 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
+
+from tests.example_server import EXAMPLE_DIR, MANAGE, REPO
 
 DEMO = {"username": "demo", "password": "demo-password"}
 
@@ -137,3 +144,72 @@ def test_bad_input_is_a_json_4xx(example_server, method, path, body):
     status, error = Http(example_server).call(method, path, body)
     assert 400 <= status < 500
     assert set(error) >= {"detail", "code"}
+
+
+# -- the example project's own hardening (teams copy it) -------------------------------
+
+_SETTINGS_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import django
+django.setup()
+from django.conf import settings
+print(json.dumps({"DEBUG": settings.DEBUG, "SECRET_KEY": settings.SECRET_KEY}))
+"""
+
+
+def _example_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    """Load ``example.settings`` in a fresh interpreter with only ``env`` configured (no
+    ``DJANGO_*``/``DEMO_*`` variable of the calling environment leaks in)."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DEMO_")) and k != "PYTHONPATH"
+    }
+    clean.update(DJANGO_SETTINGS_MODULE="example.settings", **env)
+    return subprocess.run(
+        [sys.executable, "-c", _SETTINGS_PROBE, str(EXAMPLE_DIR)],
+        env=clean,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_example_refuses_to_start_with_debug_off_and_no_secret_key():
+    result = _example_settings(DJANGO_DEBUG="0")
+    assert result.returncode != 0, result.stdout
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_example_refuses_its_development_key_with_debug_off():
+    # Copying the key the demo falls back to into the environment is no way round it.
+    demo = _example_settings()
+    assert demo.returncode == 0, demo.stderr
+    development_key = json.loads(demo.stdout)["SECRET_KEY"]
+    result = _example_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=development_key)
+    assert result.returncode != 0, result.stdout
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_example_demo_needs_no_configuration_and_a_deployment_uses_its_key():
+    # `tox -e demo` and the README's runserver command set nothing: DEBUG is on.
+    demo = _example_settings()
+    assert demo.returncode == 0, demo.stderr
+    assert json.loads(demo.stdout)["DEBUG"] is True
+    # With DEBUG off, the key comes from the environment, and the check passes.
+    result = _example_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"DEBUG": False, "SECRET_KEY": "k" * 60}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEMO_"))}
+    check = subprocess.run(
+        [sys.executable, str(MANAGE), "check"],
+        env={**clean, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 60},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stderr

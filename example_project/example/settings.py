@@ -1,4 +1,8 @@
-"""Example project: django-token-sessions mounted at /api/auth/ on SQLite, no other service."""
+"""Example project: django-token-sessions mounted at /api/auth/ on SQLite, no other service.
+
+With no configuration it is the demo: DEBUG on, on http://127.0.0.1. With
+``DJANGO_DEBUG=0`` it runs as a deployment, and then needs ``DJANGO_SECRET_KEY``.
+"""
 
 import os
 from datetime import timedelta
@@ -6,12 +10,24 @@ from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "example-only-insecure-key-change-me-0123456789abcdefghijklmnop"
-)
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+# SECRET_KEY signs every access and refresh token (SIMPLE_JWT's SIGNING_KEY defaults to
+# it): whoever knows it can sign in as anyone. The demo's fallback is in this public
+# repository, so with DEBUG off the example refuses to start rather than use it. The
+# "django-insecure-" prefix is the one `manage.py check --deploy` warns about.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or (
+    "django-insecure-example-demo-only-0123456789abcdefghijklmnopqrstuvwxyz" if DEBUG else ""
+)
+if not DEBUG and (not SECRET_KEY or SECRET_KEY.startswith("django-insecure-")):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set to a secret of your own when DEBUG is off "
+        "(DJANGO_DEBUG=0), for example the output of: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 INSTALLED_APPS = [
