@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "NUM_PROXIES": 0,
     "SESSION_ID_CLAIM": "sid",
     "LOGIN_THROTTLE_RATE": "10/min",
+    "LOGIN_USERNAME_THROTTLE_RATE": "20/hour",
     "USER_AGENT_MAX_LENGTH": 512,
     "REFRESH_TOKEN_TRANSPORT": "cookie",
     "ALLOW_BODY_TRANSPORT": True,
@@ -94,6 +95,11 @@ class Settings:
     @property
     def LOGIN_THROTTLE_RATE(self) -> str | None:
         value: str | None = self._raw("LOGIN_THROTTLE_RATE")
+        return value
+
+    @property
+    def LOGIN_USERNAME_THROTTLE_RATE(self) -> str | None:
+        value: str | None = self._raw("LOGIN_USERNAME_THROTTLE_RATE")
         return value
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .conf import app_settings
 
@@ -66,20 +66,72 @@ def _stored_ip(raw: str | None) -> str | None:
     return str(ip)
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address: ``REMOTE_ADDR``, or ``X-Forwarded-For`` behind trusted proxies.
+def _parse_address(text: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as a server or proxy writes it, or ``None`` if it is not one.
 
-    With ``NUM_PROXIES = n`` the n-th address from the right of ``X-Forwarded-For`` is
-    taken, so a client cannot spoof its address by prepending entries.
+    Accepted: ``1.2.3.4``, ``1.2.3.4:5678``, ``2001:db8::1``, ``[2001:db8::1]`` and
+    ``[2001:db8::1]:443`` (some proxies append the client's port); an IPv6 zone
+    (``%eth0``) is dropped, and an IPv4-mapped address (``::ffff:1.2.3.4``, what a
+    dual-stack socket reports for an IPv4 client) is its IPv4 address.
+    """
+    if not isinstance(text, str):  # ip_address() would also take an int or packed bytes
+        return None
+    text = text.strip()
+    if text.startswith("["):
+        text, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not (rest[:1] == ":" and _is_port(rest[1:]))):
+            return None
+    elif text.count(":") == 1:
+        text, _, port = text.partition(":")
+        if not _is_port(port):
+            return None
+    try:
+        ip = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 5
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address, normalised; the one identity of a client for this package.
+
+    The login throttle, the address stored on a device session and anything logged all
+    come from here, never from DRF's ``get_ident()`` (with DRF's own ``NUM_PROXIES`` unset,
+    that trusts whatever ``X-Forwarded-For`` the client sends).
+
+    - ``NUM_PROXIES = 0`` (the default): ``REMOTE_ADDR`` only. ``X-Forwarded-For``,
+      ``X-Real-IP`` and ``Forwarded`` are ignored: without a proxy anyone can write them.
+    - ``NUM_PROXIES = n``: the n-th entry from the right of ``X-Forwarded-For``, the one
+      the outermost trusted proxy wrote, so entries a client prepends are never read.
+      With fewer entries than ``n`` (the request skipped a proxy), the leftmost; with no
+      header, ``REMOTE_ADDR``. ``n`` must match every path to the application: a client
+      that can reach an inner proxy directly can otherwise choose the entry read.
+      ``X-Real-IP`` and ``Forwarded`` are never read.
+    - The entry read is not an address (``unknown``, an obfuscated ``_hidden`` name, a
+      unix socket path, garbage): ``REMOTE_ADDR`` (the proxy's) is used instead. Such a
+      request is counted with everything else that came through that proxy, rather than
+      getting a budget of its own for each new piece of garbage.
+    - No usable address at all (no ``REMOTE_ADDR``, as under an ASGI server on a unix
+      socket): ``None``.
+
+    The result is a canonical string: ports and IPv6 zones dropped, IPv4-mapped IPv6
+    addresses written as IPv4, so one client has one spelling.
     """
     num_proxies = app_settings.NUM_PROXIES
-    forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if num_proxies > 0 and forwarded:
-        hops = [part.strip() for part in forwarded.split(",") if part.strip()]
-        if hops:
-            return hops[-min(num_proxies, len(hops))]
-    remote: str | None = request.META.get("REMOTE_ADDR")
-    return remote
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if num_proxies > 0 and isinstance(forwarded, str) and forwarded:
+        hops = forwarded.split(",")
+        ip = _parse_address(hops[-min(num_proxies, len(hops))])
+        if ip is not None:
+            return str(ip)
+    remote = _parse_address(request.META.get("REMOTE_ADDR"))
+    return None if remote is None else str(remote)
 
 
 def client_info(request: HttpRequest) -> ClientInfo:
