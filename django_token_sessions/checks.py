@@ -92,7 +92,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     proxies = conf["NUM_PROXIES"]
-    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+    proxies_ok = not isinstance(proxies, bool) and isinstance(proxies, int) and proxies >= 0
+    if not proxies_ok:
         errors.append(
             Error(
                 "TOKEN_SESSIONS['NUM_PROXIES'] must be an integer >= 0.", id="token_sessions.E005"
@@ -104,6 +105,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             Error(
                 "TOKEN_SESSIONS['LOGIN_THROTTLE_RATE'] must be None or a DRF rate like '10/min'.",
                 id="token_sessions.E006",
+            )
+        )
+    rate = conf["LOGIN_USERNAME_THROTTLE_RATE"]
+    if rate is not None and not _rate_ok(rate):
+        errors.append(
+            Error(
+                "TOKEN_SESSIONS['LOGIN_USERNAME_THROTTLE_RATE'] must be None or a DRF rate "
+                "like '20/hour'.",
+                hint="Login attempts per username, from any address; None turns it off.",
+                id="token_sessions.E018",
             )
         )
     claim = conf["SESSION_ID_CLAIM"]
@@ -129,6 +140,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors.extend(_check_revocation(conf))
     if not errors:
         errors.extend(_check_lifetimes(conf, api))
+    if proxies_ok:
+        errors.extend(_check_proxies(proxies))
     return errors
 
 
@@ -258,10 +271,33 @@ def _check_transport(conf: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _rate_ok(rate: Any) -> bool:
-    if not isinstance(rate, str) or "/" not in rate:
+    # Exactly what DRF's SimpleRateThrottle.parse_rate() accepts (one "/", an integer, a
+    # period starting s/m/h/d), or a bad rate passes here and fails on the first login.
+    if not isinstance(rate, str) or rate.count("/") != 1:
         return False
-    num, period = rate.split("/", 1)
-    return num.isdigit() and period[:1] in {"s", "m", "h", "d"}
+    num, period = rate.split("/")
+    return num.isascii() and num.isdigit() and period[:1] in {"s", "m", "h", "d"}
+
+
+def _check_proxies(num_proxies: int) -> list[CheckMessage]:
+    # Before the login throttle read TOKEN_SESSIONS["NUM_PROXIES"], it took the client
+    # address from DRF's; a project that set only DRF's would now count every client as
+    # its proxy: one login budget for everybody.
+    drf = getattr(settings, "REST_FRAMEWORK", None) or {}
+    theirs = drf.get("NUM_PROXIES") if isinstance(drf, dict) else None
+    if theirs is None or theirs == num_proxies:
+        return []
+    return [
+        Warning(
+            f"REST_FRAMEWORK['NUM_PROXIES'] is {theirs!r} but TOKEN_SESSIONS['NUM_PROXIES'] "
+            f"is {num_proxies!r}. The login throttle and the address stored on each session "
+            "follow TOKEN_SESSIONS['NUM_PROXIES'] only; DRF's throttles follow the other.",
+            hint="Set TOKEN_SESSIONS['NUM_PROXIES'] to the number of trusted reverse proxies "
+            "in front of Django (behind a proxy, 0 counts every client as the proxy: one "
+            "login budget for everybody), and REST_FRAMEWORK['NUM_PROXIES'] to the same.",
+            id="token_sessions.W010",
+        )
+    ]
 
 
 def _check_lifetimes(conf: dict[str, Any], api: Any) -> list[CheckMessage]:

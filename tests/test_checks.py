@@ -38,6 +38,12 @@ def test_not_a_dict():
         ({"IP_ADDRESS_STORAGE": "hashed"}, "token_sessions.E004"),
         ({"NUM_PROXIES": -1}, "token_sessions.E005"),
         ({"LOGIN_THROTTLE_RATE": "lots"}, "token_sessions.E006"),
+        ({"LOGIN_THROTTLE_RATE": "10/min/x"}, "token_sessions.E006"),
+        ({"LOGIN_USERNAME_THROTTLE_RATE": "lots"}, "token_sessions.E018"),
+        ({"LOGIN_USERNAME_THROTTLE_RATE": 20}, "token_sessions.E018"),
+        ({"LOGIN_USERNAME_THROTTLE_RATE": "20/"}, "token_sessions.E018"),
+        ({"LOGIN_USERNAME_THROTTLE_RATE": "\u00b2/hour"}, "token_sessions.E018"),
+        ({"LOGIN_USERNAME_THROTTLE_RATE": "20/hour/x"}, "token_sessions.E018"),
         ({"SESSION_ID_CLAIM": "jti"}, "token_sessions.E007"),
         ({"REFRESH_COOKIE_HTTPONLY": False}, "token_sessions.E008"),
         ({"REFRESH_COOKIE_SAMESITE": "lax-ish"}, "token_sessions.E009"),
@@ -125,3 +131,26 @@ def test_shared_revocation_cache_is_fine():
 @override_settings(DEBUG=False)
 def test_revocation_check_off_warns():
     assert ids(REVOCATION_CHECK="off") == {"token_sessions.W007"}
+
+
+@pytest.mark.parametrize("rate", [None, "20/hour", "1/s", "100/day"])
+def test_username_throttle_rates_that_drf_parses_are_fine(rate):
+    assert ids(LOGIN_USERNAME_THROTTLE_RATE=rate) == set()
+
+
+def test_drf_num_proxies_differing_from_ours_warns():
+    # The login throttle follows TOKEN_SESSIONS["NUM_PROXIES"] only: a project that set just
+    # DRF's would count every client behind its proxy as the proxy.
+    with override_settings(REST_FRAMEWORK={"NUM_PROXIES": 1}):
+        assert ids() == {"token_sessions.W010"}
+        assert ids(NUM_PROXIES=1) == set()
+        assert ids(NUM_PROXIES=-1) == {"token_sessions.E005"}
+    with override_settings(REST_FRAMEWORK={"NUM_PROXIES": None}):
+        assert ids(NUM_PROXIES=2) == set()
+
+
+@override_settings(
+    REST_FRAMEWORK={"NUM_PROXIES": 0}, SIMPLE_JWT={"ACCESS_TOKEN_LIFETIME": timedelta(hours=2)}
+)
+def test_the_proxy_warning_does_not_hide_the_lifetime_warnings():
+    assert ids(NUM_PROXIES=1) == {"token_sessions.W010", "token_sessions.W004"}
