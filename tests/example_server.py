@@ -6,7 +6,8 @@ until killed: Django's threaded development WSGI server wrapped in the static fi
 handler, as LiveServerTestCase does, so no runserver autoreloader or DEBUG-only static
 serving is involved. Settings come from the environment (EXAMPLE_SQLITE_PATH,
 DEMO_ROTATION_GRACE_SECONDS, ...): DEBUG off, as a deployment runs, so the server gets a
-``DJANGO_SECRET_KEY`` made for this test run (the example refuses to start without one).
+``DJANGO_SECRET_KEY`` made for this test run (the example refuses to start without one),
+and plain-http cookies (``DEMO_COOKIE_SECURE=0``), since it is served over http.
 :func:`serve` is the fixture body behind ``example_server`` in tests/conftest.py.
 """
 
@@ -33,16 +34,23 @@ DEMO_PASSWORD = "demo-password"
 SECRET_KEY = secrets.token_urlsafe(50)
 
 
-def _server_env(db_path: Path) -> dict[str, str]:
+def _server_env(db_path: Path, **overrides: str | None) -> dict[str, str]:
+    """The served example's environment; an override of ``None`` unsets that variable."""
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
     env.update(
         EXAMPLE_SQLITE_PATH=str(db_path),
         DEMO_ROTATION_GRACE_SECONDS=str(GRACE_SECONDS),
         DEMO_LOGIN_THROTTLE_RATE="",  # off: the tests sign in many times from 127.0.0.1
+        DEMO_COOKIE_SECURE="0",  # served over plain http
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY=SECRET_KEY,
         PYTHONUNBUFFERED="1",
     )
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
@@ -61,9 +69,12 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: 
     raise RuntimeError(f"example server did not answer at {url}:\n{log.read_text()[-4000:]}")
 
 
-def serve(workdir: Path) -> Iterator[str]:
-    """Base URL (``http://127.0.0.1:PORT``) of the example project, served in a subprocess."""
-    env = _server_env(workdir / "example.sqlite3")
+def serve(workdir: Path, **env_overrides: str | None) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT``) of the example project, served in a subprocess.
+
+    ``env_overrides`` change its environment (:func:`_server_env`).
+    """
+    env = _server_env(workdir / "example.sqlite3", **env_overrides)
     for command in (["migrate", "--noinput", "-v", "0"], ["create_demo_user"]):
         subprocess.run(
             [sys.executable, str(MANAGE), *command],

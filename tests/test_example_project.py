@@ -3,7 +3,8 @@
 Uses ``example_server`` (tests/conftest.py): the example project on its own SQLite file.
 No Django test client and no shared database: what a deployment's clients see. The
 example's own hardening is tested here too: it refuses to start with DEBUG off and no
-``DJANGO_SECRET_KEY``.
+``DJANGO_SECRET_KEY``, and its ``csrftoken`` and ``sessionid`` cookies are Secure exactly
+when the refresh cookie is.
 """
 
 from __future__ import annotations
@@ -15,44 +16,72 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from http.cookies import SimpleCookie
+from collections.abc import Iterator
+from http.client import HTTPMessage
+from http.cookies import Morsel, SimpleCookie
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
-from tests.example_server import EXAMPLE_DIR, MANAGE, REPO
+from tests.example_server import EXAMPLE_DIR, MANAGE, REPO, serve
 
 DEMO = {"username": "demo", "password": "demo-password"}
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # A 302 and its Set-Cookie are what the tests look at, not the page it points to.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class Http:
-    """A tiny HTTP client with a cookie jar of its own, like one browser or one app."""
+    """A tiny HTTP client with a cookie jar of its own, like one browser or one app.
+
+    Redirects are not followed. :meth:`request` also returns the response's headers and
+    its ``Set-Cookie`` morsels (with their attributes); :meth:`call` only status and body.
+    """
 
     def __init__(self, base: str) -> None:
         self.base = base
         self.cookies: dict[str, str] = {}
 
-    def call(self, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
+    def request(
+        self, method: str, path: str, body: Any = None, *, form: bool = False, **headers: str
+    ) -> tuple[int, Any, HTTPMessage, dict[str, Morsel[str]]]:
+        data = None
+        if body is not None:
+            data = urlencode(body).encode() if form else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            kind = "application/x-www-form-urlencoded" if form else "application/json"
+            request.add_header("Content-Type", kind)
         if self.cookies:
             request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         for name, value in headers.items():
             request.add_header(name.replace("_", "-"), value)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with _OPENER.open(request, timeout=10) as response:
                 status, raw, got = response.status, response.read(), response.headers
         except urllib.error.HTTPError as error:
             status, raw, got = error.code, error.read(), error.headers
+        set_cookies: dict[str, Morsel[str]] = {}
         for header in got.get_all("Set-Cookie") or []:
             for name, morsel in SimpleCookie(header).items():
+                set_cookies[name] = morsel
                 if morsel.value:
                     self.cookies[name] = morsel.value
                 else:
                     self.cookies.pop(name, None)
-        return status, (json.loads(raw) if raw else None)
+        is_json = got.get_content_type() == "application/json"
+        return status, (json.loads(raw) if raw and is_json else raw.decode()), got, set_cookies
+
+    def call(self, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+        status, content, _, _ = self.request(method, path, body, **headers)
+        return status, content
 
 
 def native(base: str) -> tuple[Http, dict[str, Any]]:
@@ -213,3 +242,42 @@ def test_example_demo_needs_no_configuration_and_a_deployment_uses_its_key():
         timeout=60,
     )
     assert check.returncode == 0, check.stderr
+
+
+@pytest.fixture(scope="module")
+def deployed_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The example with DEBUG off and no cookie switch (``DEMO_COOKIE_SECURE`` unset), as
+    a team that copies its settings deploys it."""
+    yield from serve(tmp_path_factory.mktemp("deployed_example"), DEMO_COOKIE_SECURE=None)
+
+
+@pytest.fixture(scope="module")
+def secure_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The example with its cookie switch turned on (``DEMO_COOKIE_SECURE=1``)."""
+    yield from serve(tmp_path_factory.mktemp("secure_example"), DEMO_COOKIE_SECURE="1")
+
+
+@pytest.mark.parametrize(
+    ("server", "secure"),
+    [("example_server", False), ("secure_example", True), ("deployed_example", True)],
+)
+def test_csrf_and_session_cookies_are_secure_when_the_refresh_cookie_is(request, server, secure):
+    base = request.getfixturevalue(server)
+    page = Http(base)
+    status, body, _, cookies = page.request("POST", "/api/auth/login/", DEMO)
+    assert status == 200, body
+    assert bool(cookies["tokensessions_refresh"]["secure"]) is secure
+    # The page reads csrftoken to send X-CSRFToken with the refresh cookie: over http a
+    # copy of it on the wire is a copy of the other half of that defence.
+    assert bool(cookies["csrftoken"]["secure"]) is secure
+    assert not cookies["csrftoken"]["httponly"], "the page's script must read it"
+
+    admin = Http(base)
+    status, _, _, cookies = admin.request("GET", "/admin/login/")
+    assert status == 200
+    assert bool(cookies["csrftoken"]["secure"]) is secure
+    form = {**DEMO, "csrfmiddlewaretoken": admin.cookies["csrftoken"], "next": "/admin/"}
+    status, _, headers, cookies = admin.request("POST", "/admin/login/", form, form=True)
+    assert (status, headers["Location"]) == (302, "/admin/"), cookies
+    assert bool(cookies["sessionid"]["secure"]) is secure
+    assert cookies["sessionid"]["httponly"]

@@ -124,6 +124,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Cookies are Secure unless DEMO_COOKIE_SECURE=0; the demo (DEBUG on, plain http on
+# 127.0.0.1) defaults to 0. One switch for all three: the csrftoken that guards the
+# refresh cookie must not travel in the clear where the refresh cookie never does.
+_cookies_secure = os.environ.get("DEMO_COOKIE_SECURE", "0" if DEBUG else "1") == "1"
+CSRF_COOKIE_SECURE = _cookies_secure
+SESSION_COOKIE_SECURE = _cookies_secure
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "django_token_sessions.authentication.SessionJWTAuthentication",
@@ -164,8 +171,8 @@ TOKEN_SESSIONS = {
     ),
     "LOGIN_THROTTLE_RATE": os.environ.get("DEMO_LOGIN_THROTTLE_RATE", "10/min") or None,
     "SESSION_ABSOLUTE_LIFETIME": timedelta(days=7),
-    # The demo is served over plain http on 127.0.0.1; a real deployment keeps Secure on.
-    "REFRESH_COOKIE_SECURE": os.environ.get("DEMO_COOKIE_SECURE", "0") == "1",
+    # Secure, as csrftoken and sessionid are, unless DEMO_COOKIE_SECURE=0 (see above).
+    "REFRESH_COOKIE_SECURE": _cookies_secure,
     # "db" (answer from the database while the cache is down) or "deny" (refuse with 401
     # revocation_unavailable): tests/test_faults.py stops Redis under both.
     "REVOCATION_CACHE_FAILURE": os.environ.get("DEMO_REVOCATION_CACHE_FAILURE", "db"),

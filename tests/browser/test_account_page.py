@@ -141,6 +141,8 @@ def test_refresh_token_only_in_an_httponly_cookie(new_device: Any) -> None:
     assert cookie["sameSite"] == "Lax"
     assert cookie["path"] == "/api/auth/"
     assert cookie["secure"] is False  # the demo runs over plain http
+    csrf = next(c for c in page.context.cookies() if c["name"] == "csrftoken")
+    assert csrf["secure"] is cookie["secure"]  # one switch for both (example settings)
 
     script_cookies = page.evaluate("document.cookie")
     assert REFRESH_COOKIE not in script_cookies
