@@ -249,6 +249,7 @@ def _env(system: str, database: str, args: argparse.Namespace, workdir: Path) ->
         DJANGO_DEBUG="0",
         DEMO_ACCESS_MINUTES="15",
         DEMO_LOGIN_THROTTLE_RATE="",  # off: every wrk connection logs in from 127.0.0.1
+        DEMO_LOGIN_USERNAME_THROTTLE_RATE="",  # off: and as the same user
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -55,6 +55,7 @@ def _ours(redis_ok: bool) -> dict[str, Any]:
         "REVOCATION_CHECK": "cache" if redis_ok else "db",
         "REVOCATION_CACHE": REVOCATION_CACHE,
         "LOGIN_THROTTLE_RATE": None,
+        "LOGIN_USERNAME_THROTTLE_RATE": None,
     }
 
 

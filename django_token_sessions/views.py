@@ -40,7 +40,7 @@ from .serializers import (
     RefreshSerializer,
     RenameSessionSerializer,
 )
-from .throttling import LoginRateThrottle
+from .throttling import LOGIN_THROTTLES
 
 _CODES_BY_CLASS = {
     exceptions.ParseError: "parse_error",
@@ -186,7 +186,7 @@ class LoginView(TokenSessionsAPIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginRateThrottle]
+    throttle_classes = LOGIN_THROTTLES
 
     def post(self, request: Request) -> Response:
         data = self._validated(LoginSerializer, request)

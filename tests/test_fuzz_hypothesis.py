@@ -283,7 +283,7 @@ ENDPOINTS = [
 # errors take the same shape as the app's.
 with_our_error_shape = override_settings(
     REST_FRAMEWORK={"EXCEPTION_HANDLER": "django_token_sessions.views.exception_handler"},
-    TOKEN_SESSIONS={"LOGIN_THROTTLE_RATE": None},
+    TOKEN_SESSIONS={"LOGIN_THROTTLE_RATE": None, "LOGIN_USERNAME_THROTTLE_RATE": None},
 )
 
 

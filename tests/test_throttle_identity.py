@@ -16,7 +16,6 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 from rest_framework.throttling import BaseThrottle
 
-from django_token_sessions import throttling, views
 from django_token_sessions.models import DeviceSession
 from tests.utils import PASSWORD
 
@@ -30,13 +29,6 @@ PER_ADDRESS = {"LOGIN_THROTTLE_RATE": f"{LIMIT}/min", "LOGIN_USERNAME_THROTTLE_R
 PER_USERNAME = {"LOGIN_THROTTLE_RATE": None, "LOGIN_USERNAME_THROTTLE_RATE": f"{LIMIT}/hour"}
 ATTACKER = "198.51.100.66"
 VICTIM = "203.0.113.7"
-
-
-@pytest.fixture(autouse=True)
-def _login_view_uses_the_login_throttles(monkeypatch: pytest.MonkeyPatch) -> None:
-    # STOPGAP until views.py sets LoginView.throttle_classes = LOGIN_THROTTLES: remove
-    # this fixture then (every test here passes without it).
-    monkeypatch.setattr(views.LoginView, "throttle_classes", list(throttling.LOGIN_THROTTLES))
 
 
 @pytest.fixture
