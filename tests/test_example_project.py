@@ -3,8 +3,8 @@
 Uses ``example_server`` (tests/conftest.py): the example project on its own SQLite file.
 No Django test client and no shared database: what a deployment's clients see. The
 example's own hardening is tested here too: it refuses to start with DEBUG off and no
-``DJANGO_SECRET_KEY``, and its ``csrftoken`` and ``sessionid`` cookies are Secure exactly
-when the refresh cookie is.
+``DJANGO_SECRET_KEY``, serves a strict Content-Security-Policy, and its ``csrftoken`` and
+``sessionid`` cookies are Secure exactly when the refresh cookie is.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from http.client import HTTPMessage
 from http.cookies import Morsel, SimpleCookie
+from importlib.util import find_spec
 from typing import Any
 from urllib.parse import urlencode
 
@@ -242,6 +244,83 @@ def test_example_demo_needs_no_configuration_and_a_deployment_uses_its_key():
         timeout=60,
     )
     assert check.returncode == 0, check.stderr
+
+
+def csp_directives(header: str) -> dict[str, list[str]]:
+    """``"default-src 'self'; img-src 'self' data:"`` → ``{"default-src": ["'self'"], ...}``."""
+    directives: dict[str, list[str]] = {}
+    for part in header.split(";"):
+        name, *sources = part.split()
+        directives.setdefault(name.lower(), sources)  # the first one counts, as in browsers
+    return directives
+
+
+#: Sources that would let an injected script or style run.
+UNSAFE_SOURCES = {"'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "*", "data:", "http:"}
+#: Every HTML page of the example; /api/docs/ with the "schema" extra only.
+HTML_PAGES = ["/", "/admin/login/"] + (["/api/docs/"] if find_spec("drf_spectacular") else [])
+
+
+@pytest.mark.parametrize("path", HTML_PAGES)
+def test_example_pages_have_a_strict_content_security_policy(example_server, path):
+    status, _, headers, _ = Http(example_server).request("GET", path)
+    assert status == 200
+    header = headers["Content-Security-Policy"]
+    assert header, f"{path} is served without a Content-Security-Policy"
+    policy = csp_directives(header)
+    assert policy["default-src"] == ["'self'"]
+    for directive in ("script-src", "style-src"):
+        sources = policy.get(directive, policy["default-src"])
+        assert not set(sources) & (UNSAFE_SOURCES | {"https:"}), (directive, header)
+        if path != "/api/docs/":
+            assert sources == ["'self'"], (directive, header)
+        else:  # Swagger UI's files from drf-spectacular's CDN, without the sidecar
+            assert set(sources) <= {"'self'", "https://cdn.jsdelivr.net"}, (directive, header)
+    assert policy["object-src"] == ["'none'"]
+    assert policy["base-uri"] == ["'none'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["form-action"] == ["'self'"]
+
+
+class _InlineCode(HTMLParser):
+    """What a policy without 'unsafe-inline' would block: inline scripts and styles,
+    ``style=`` and ``on…=`` attributes, ``javascript:`` URLs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = dict(attrs)
+        if tag == "script":
+            self._in_script = True
+            if not names.get("src"):
+                self.found.append("<script> without src")
+        if tag == "style":
+            self.found.append("<style> element")
+        for name, value in attrs:
+            if name == "style" or name.startswith("on"):
+                self.found.append(f"<{tag} {name}=...>")
+            if value and value.strip().lower().startswith("javascript:"):
+                self.found.append(f"<{tag} {name}={value!r}>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.found.append("<script> with inline code")
+
+
+@pytest.mark.parametrize("path", HTML_PAGES)
+def test_example_pages_need_nothing_their_policy_forbids(example_server, path):
+    status, page, _, _ = Http(example_server).request("GET", path)
+    assert status == 200
+    parser = _InlineCode()
+    parser.feed(page)
+    assert parser.found == []
 
 
 @pytest.fixture(scope="module")
