@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import get_fields_from_path, unquote
+from django.contrib.admin.views.main import ERROR_FLAG, IGNORED_PARAMS, PAGE_VAR, ChangeList
 from django.contrib.auth import get_permission_codename, get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
@@ -32,10 +37,11 @@ from django.template.loader import select_template
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.utils.text import smart_split, unescape_string_literal
+from django.utils.text import format_lazy, smart_split, unescape_string_literal
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -122,6 +128,71 @@ _SEARCH_SCOPES: dict[str, Callable[[str], Q]] = {
     "ip": _search_ip,
     "device": _search_device,
 }
+
+# -- What the list accepts from a query string -------------------------------------------
+#
+# The changelist's filters and search send what a staff member types (or a crafted link
+# they follow) to the database. A value the database cannot take is refused before any
+# query rather than answered with a 500: PostgreSQL rejects a NUL in any text parameter,
+# no driver encodes a lone surrogate, SQLite gives up on a search of a thousand terms.
+
+#: Longest value of the query string the list reads (a search, a filter's choice or date):
+#: far above any real one.
+MAX_QUERY_VALUE_LENGTH = 1000
+#: Most terms a search may have; each unscoped one is a query of the user table.
+MAX_SEARCH_TERMS = 10
+#: Characters no value may hold: control characters but the tab, line feed and carriage
+#: return (whitespace between search terms), and surrogates. Django decodes the query
+#: string with replacement characters, so a surrogate comes only from Python callers.
+_NOT_QUERY_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def is_query_text(value: str) -> bool:
+    """True if ``value`` may reach the database as a search term or a filter's value."""
+    return len(value) <= MAX_QUERY_VALUE_LENGTH and _NOT_QUERY_TEXT.search(value) is None
+
+
+def _is_date_bound(value: str) -> bool:
+    """A date filter's bound as the filter writes it: a datetime, with its UTC offset when
+    ``USE_TZ`` is on (a naive one is read in the current time zone, with a warning), in
+    years 2 to 9998 (no time zone conversion takes it out of ``datetime``'s range)."""
+    try:
+        bound = parse_datetime(value)
+    except ValueError:  # well-formed, but no such date ("2024-02-30")
+        return False
+    if bound is None or (settings.USE_TZ and timezone.is_naive(bound)):
+        return False
+    return 1 < bound.year < 9999
+
+
+def _is_selection(model_admin: admin.ModelAdmin, request: HttpRequest) -> bool:
+    """True if every object id posted with an action is one the model's key can hold.
+
+    Django filters ``pk__in`` with the posted strings as they are: a malformed UUID (or an
+    integer past the column's range) raises there, a 500, before any action runs.
+    """
+    pk = model_admin.model._meta.pk
+    assert pk is not None
+    for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+        if not is_query_text(value):
+            return False
+        try:
+            pk.clean(value, None)
+        except ValidationError:
+            return False
+    return True
+
+
+def _refuse_selection(model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
+    # Django's own words for "no items selected": nothing was changed.
+    model_admin.message_user(
+        request,
+        gettext(
+            "Items must be selected in order to perform actions on them. No items have "
+            "been changed."
+        ),
+        messages.WARNING,
+    )
 
 
 class SessionStatusFilter(admin.SimpleListFilter):
@@ -258,10 +329,13 @@ class DeviceSessionAdmin(admin.ModelAdmin):
     #: Template of the one-session revoke page; the built-in one is used if it is missing.
     revoke_confirmation_template = "admin/token_sessions/devicesession/revoke_confirmation.html"
 
-    search_help_text = _(
-        "Username or e-mail (any part), device label or name (any part), or an IP address. "
-        "Prefix a term with user:, device: or ip: to search only that (user:alice is "
-        "fastest); ip:10.1. matches a prefix."
+    search_help_text = format_lazy(
+        _(
+            "Username or e-mail (any part), device label or name (any part), or an IP "
+            "address. Prefix a term with user:, device: or ip: to search only that "
+            "(user:alice is fastest); ip:10.1. matches a prefix. Up to {count} terms."
+        ),
+        count=MAX_SEARCH_TERMS,
     )
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
@@ -284,7 +358,12 @@ class DeviceSessionAdmin(admin.ModelAdmin):
         IP address also matches the device label and name, which reads the whole session
         table; ``user:`` and ``ip:`` terms never do.
         """
-        for term in smart_split(search_term):
+        terms = list(smart_split(search_term))
+        if len(terms) > MAX_SEARCH_TERMS or not all(is_query_text(term) for term in terms):
+            # Checked here too, not only by get_changelist_instance(): the admin's
+            # autocomplete view searches with this method (a ForeignKey to sessions).
+            return queryset.none(), False
+        for term in terms:
             if term[:1] in {'"', "'"} and term[0] == term[-1] and len(term) > 1:
                 term = unescape_string_literal(term)
             scope, colon, value = term.partition(":")
@@ -296,6 +375,57 @@ class DeviceSessionAdmin(admin.ModelAdmin):
                 condition = _search_users(term) | _search_device(term)
             queryset = queryset.filter(condition)
         return queryset, False
+
+    def _query_parameters(self, request: HttpRequest) -> dict[str, Callable[[str], bool]]:
+        """Every query parameter the list reads, with the rule for its values: the list's
+        own (search, ordering, page…) and its filters' (a date filter's bounds must be
+        dates; any other text picks a choice, or none)."""
+        parameters: dict[str, Callable[[str], bool]] = dict.fromkeys(
+            (*IGNORED_PARAMS, PAGE_VAR, ERROR_FLAG), is_query_text
+        )
+        item: Any
+        for item in self.get_list_filter(request):
+            spec: Any
+            if isinstance(item, str | tuple | list):  # a field, or (field, filter class)
+                path, filter_class = (item, None) if isinstance(item, str) else item
+                field = get_fields_from_path(self.model, path)[-1]
+                create = filter_class or admin.FieldListFilter.create
+                spec = create(field, request, {}, self.model, self, field_path=path)
+            else:  # a SimpleListFilter
+                spec = item(request, {}, self.model, self)
+            is_date = isinstance(spec, admin.DateFieldListFilter)
+            for name in filter(None, spec.expected_parameters()):
+                dated = is_date and not name.endswith("__isnull")
+                parameters[name] = _is_date_bound if dated else is_query_text
+        return parameters
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        """The list, if its query string holds only the parameters the list and its filters
+        read, each with a value the database can take (:func:`is_query_text`, and a
+        date for a date filter's bound).
+
+        Otherwise ``IncorrectLookupParameters``, which the admin answers as it does a date
+        it cannot parse: a redirect to ``?e=1``. Django would also let a hand-written URL
+        filter by any column (``?ip_address=x``, ``?user_agent__regex=(``), which the
+        database may answer with an error (not an IP address, not a regular expression).
+        """
+        rules = self._query_parameters(request)
+        for key, values in request.GET.lists():
+            rule = rules.get(key)
+            if rule is None or not all(rule(value) for value in values):
+                raise IncorrectLookupParameters(
+                    gettext("Unusable parameter %(key)r.") % {"key": key}
+                )
+        return super().get_changelist_instance(request)
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        """Django's, but posted ids that are no session ids select nothing (not a 500)."""
+        if not _is_selection(self, request):
+            _refuse_selection(self, request)
+            return None
+        return super().response_action(request, queryset, *args, **kwargs)
 
     @admin.display(description=_("device"), ordering="device_label")
     def device(self, obj: DeviceSession) -> str:
@@ -622,3 +752,12 @@ class UserSessionsAdminMixin(_UserAdminBase):
         if obj is not None and self.device_session_inline not in inlines:
             inlines.append(self.device_session_inline)
         return inlines
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        """Django's, but posted ids that are no user ids select nothing (not a 500)."""
+        if not _is_selection(self, request):
+            _refuse_selection(self, request)
+            return None
+        return super().response_action(request, queryset, *args, **kwargs)
