@@ -4,6 +4,8 @@ Shared by tests/test_multiprocess.py and tests/test_faults.py so both start it t
 way: :func:`example_database` makes a fresh, migrated PostgreSQL database with the demo
 user, :func:`serve` runs gunicorn (4 sync workers) on it with the given ``REDIS_URL`` and
 ``DEMO_*`` switches, and the access log names the worker pid of every request.
+:func:`by_worker` sends requests until every worker has answered, when the responses
+name their worker (``DEMO_WORKER_PID_HEADER="1"``).
 
 :func:`require_stack` skips a test on a laptop without PostgreSQL, Redis, gunicorn,
 psycopg or django-redis, and fails it when ``CI`` is set (tests/conftest.py).
@@ -29,9 +31,12 @@ from tests.conftest import require_service
 from tests.example_server import MANAGE, REPO, _server_env
 
 WORKERS = 4
-#: :meth:`Server.spread`: requests in flight at once, and the most it sends in all.
+#: :meth:`Server.spread` and :func:`by_worker`: requests in flight at once, and the most
+#: they send in all.
 SPREAD_THREADS = 2 * WORKERS
 SPREAD_LIMIT = 50 * SPREAD_THREADS
+#: :func:`by_worker` stops after this many seconds, whatever it has seen by then.
+SPREAD_SECONDS = 60
 T = TypeVar("T")
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 #: Safety net for starting and stopping processes, in seconds. Never asserted on.
@@ -146,6 +151,29 @@ class Server:
     def errors(self) -> str:
         """The tail of gunicorn's error log, for assertion messages."""
         return self.error_log.read_text(errors="replace")[-4000:]
+
+
+def by_worker(request: Callable[[], tuple[str, T]], workers: int = WORKERS) -> dict[str, list[T]]:
+    """The answers of ``request()`` grouped by the worker that gave them.
+
+    ``request()`` returns ``(worker pid, answer)``; the example names the pid in its
+    ``X-Worker-Pid`` header when served with ``DEMO_WORKER_PID_HEADER="1"``. Calls are
+    made from several threads at once (one client's requests in a row may all go to the
+    worker that just finished), batch after batch, until ``workers`` different pids have
+    answered, or after ``SPREAD_LIMIT`` requests or ``SPREAD_SECONDS``: the caller
+    asserts on what it got.
+    """
+    answers: dict[str, list[T]] = {}
+    sent = 0
+    deadline = time.monotonic() + SPREAD_SECONDS
+    with ThreadPoolExecutor(SPREAD_THREADS) as pool:
+        while len(answers) < workers and sent < SPREAD_LIMIT and time.monotonic() < deadline:
+            batch = [pool.submit(request) for _ in range(SPREAD_THREADS)]
+            sent += len(batch)
+            for future in batch:
+                pid, answer = future.result()
+                answers.setdefault(pid, []).append(answer)
+    return answers
 
 
 def _no_control_socket() -> list[str]:

@@ -360,3 +360,10 @@ def test_csrf_and_session_cookies_are_secure_when_the_refresh_cookie_is(request,
     assert (status, headers["Location"]) == (302, "/admin/"), cookies
     assert bool(cookies["sessionid"]["secure"]) is secure
     assert cookies["sessionid"]["httponly"]
+
+
+def test_responses_do_not_name_the_worker_unless_asked(example_server):
+    # X-Worker-Pid is for tests/test_multiprocess.py only (DEMO_WORKER_PID_HEADER=1).
+    for path in ("/", "/api/auth/sessions/"):
+        _, _, headers, _ = Http(example_server).request("GET", path)
+        assert "X-Worker-Pid" not in headers

@@ -151,6 +151,10 @@ SECURE_CSP = {
     "frame-ancestors": ["'none'"],
 }
 
+# tests/test_multiprocess.py: each response names the gunicorn worker that sent it.
+if os.environ.get("DEMO_WORKER_PID_HEADER") == "1":
+    MIDDLEWARE.insert(0, "example.middleware.WorkerPidMiddleware")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "django_token_sessions.authentication.SessionJWTAuthentication",
