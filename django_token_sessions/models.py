@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import models
+from django.db import models, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -44,6 +46,17 @@ class RevokeReason(models.TextChoices):
     SESSION_LIMIT = "session_limit", _("Evicted by the per-user session limit")
 
 
+def ended_before(cutoff: datetime) -> Q:
+    """Sessions whose end — revocation, idle or absolute expiry — came before ``cutoff``.
+
+    ``revoked_at`` and ``idle_expires_at`` are indexed. The absolute expiry needs no term
+    of its own: the services never set ``idle_expires_at`` past ``absolute_expires_at``,
+    so a session past its absolute expiry is past its idle one too. (Were that ever not
+    so, such a session would only be taken for ended later, never a live one sooner.)
+    """
+    return Q(revoked_at__lt=cutoff) | Q(idle_expires_at__lt=cutoff)
+
+
 class DeviceSessionQuerySet(models.QuerySet["DeviceSession"]):
     """Queries the services and views need, each served by an index."""
 
@@ -67,6 +80,33 @@ class DeviceSessionQuerySet(models.QuerySet["DeviceSession"]):
         """
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True).update(revoked_at=now, revoke_reason=reason)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete the sessions, leaving a :class:`RevocationRecord` for each whose access
+        tokens may still be presented, in the same transaction.
+
+        The record is what refuses those tokens once the revocation cache has lost its
+        markers: in cache mode a session without a marker reads as alive, and a deleted
+        row is nothing a rebuild can read. Sessions that ended longer than a marker
+        lifetime ago (what ``tokensessions_purge`` deletes) need none.
+        """
+        query = self.query
+        values = getattr(self, "_fields", None) is not None  # .values() / .values_list()
+        if query.is_sliced or query.distinct_fields or query.combinator or values:
+            return super().delete()  # refused by Django, with its own message
+        horizon = _record_horizon()
+        with transaction.atomic(using=self.db, savepoint=False):
+            # Recorded rows go by primary key, so exactly the recorded ones are deleted even
+            # if a row changes in between; the rest ended long ago and cannot change back.
+            recent = _record_deleted(self.exclude(ended_before(horizon)))
+            deleted = Counter(_delete(self.filter(ended_before(horizon))))
+            for start in range(0, len(recent), _DELETE_BATCH):
+                batch = recent[start : start + _DELETE_BATCH]
+                deleted.update(
+                    _delete(self.model._base_manager.using(self.db).filter(pk__in=batch))
+                )
+        self._result_cache = None
+        return sum(deleted.values()), dict(deleted)
 
 
 class DeviceSession(models.Model):
@@ -148,6 +188,87 @@ class DeviceSession(models.Model):
         """True if not revoked and not expired at ``now``."""
         now = now or timezone.now()
         return self.revoked_at is None and self.expires_at > now
+
+    def delete(self, using: Any = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
+        """Delete the row (the admin's delete view, ``session.delete()``), recording it
+        first as :meth:`DeviceSessionQuerySet.delete` does."""
+        using = using or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            _record_deleted(
+                DeviceSession.objects.using(using)
+                .filter(pk=self.pk)
+                .exclude(ended_before(_record_horizon()))
+            )
+            return super().delete(using=using, keep_parents=keep_parents)
+
+
+class RevocationRecord(models.Model):
+    """An end of sessions that left no revoked row behind: a deleted session row, or a
+    deleted user (whose sessions the database cascade deleted).
+
+    The revocation cache's rebuild writes the markers of these records as it writes
+    those of revoked rows, so the loss of the cache (a Redis restart) does not bring such
+    sessions back to life. Written only when sessions end this way, never on a login,
+    refresh or request; useless after a marker lifetime, when ``tokensessions_purge``
+    deletes them.
+    """
+
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    #: A deleted session: its marker refuses all its access tokens.
+    session_id = models.UUIDField(_("session"), null=True, blank=True, editable=False)
+    #: A deleted user: the token user id claim (``SIMPLE_JWT["USER_ID_FIELD"]`` of the user,
+    #: as text) and the "not before" time in epoch milliseconds of the user's marker.
+    user_claim = models.TextField(_("user id claim"), blank=True, default="", editable=False)
+    not_before_ms = models.BigIntegerField(
+        _("refuses tokens issued before (epoch ms)"), null=True, blank=True, editable=False
+    )
+
+    class Meta:
+        verbose_name = _("revocation record")
+        verbose_name_plural = _("revocation records")
+        # The rebuild reads the newest, the purge deletes the oldest.
+        indexes = [models.Index(fields=["created_at"], name="tokensess_record_created_idx")]
+
+    def __str__(self) -> str:
+        return str(self.session_id or self.user_claim)
+
+
+#: Primary keys per DELETE of recorded sessions (SQLite allows 999 parameters on old builds).
+_DELETE_BATCH = 500
+
+
+def _record_horizon() -> datetime:
+    """Sessions that ended before this have no access token left to refuse."""
+    from .revocation import marker_lifetime  # the revocation store imports this module
+
+    return timezone.now() - timedelta(seconds=marker_lifetime())
+
+
+def _delete(sessions: models.QuerySet[Any]) -> dict[str, int]:
+    """Django's own delete of ``sessions`` (the cascade to nothing, SET_NULL of the legacy
+    exchanges), without the recording of :meth:`DeviceSessionQuerySet.delete`."""
+    return models.QuerySet.delete(sessions)[1]
+
+
+def _record_deleted(sessions: DeviceSessionQuerySet) -> list[uuid.UUID]:
+    """In the deleting transaction: a record per session of ``sessions``, and after commit
+    the markers of those still live (a revoked one has had its marker since its
+    revocation). Returns their ids."""
+    from .revocation import get_revocation_store  # the revocation store imports this module
+
+    rows = list(sessions.values_list("pk", "revoked_at"))
+    if not rows:
+        return []
+    now = timezone.now()
+    RevocationRecord.objects.using(sessions.db).bulk_create(
+        RevocationRecord(created_at=now, session_id=pk) for pk, _revoked_at in rows
+    )
+    live = [pk for pk, revoked_at in rows if revoked_at is None]
+    if live:
+        transaction.on_commit(
+            lambda: get_revocation_store().sessions_revoked(live), using=sessions.db
+        )
+    return [pk for pk, _revoked_at in rows]
 
 
 class LegacyTokenExchange(models.Model):

@@ -5,7 +5,8 @@ that saves the user counts: ``set_password()`` + ``save()``, the admin,
 ``PasswordChangeForm``, ``SetPasswordForm``, ``changepassword``, and any code that sets
 ``is_active = False`` and saves. ``QuerySet.update()`` sends no signal and so is not seen
 (the README says what still protects such users). ``post_delete`` of the user writes the
-revocation marker the database cascade does not.
+revocation marker the database cascade does not, and the record a rebuild of the
+revocation cache writes it again from.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def user_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any)
         logout_everywhere(instance, reason=RevokeReason.PASSWORD_CHANGED, keep_session_id=keep)
 
 
-def user_removed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """``post_delete`` of the user: their access tokens stop working at once."""
-    user_deleted(instance)
+def user_removed(sender: Any, instance: Any, using: str | None = None, **kwargs: Any) -> None:
+    """``post_delete`` of the user: their access tokens stop working at once.
+
+    One record for the user, in the deleting transaction, whatever the number of their
+    sessions: no receiver on the session model, whose deletion by the cascade stays
+    Django's plain batched ``DELETE``.
+    """
+    user_deleted(instance, using=using)

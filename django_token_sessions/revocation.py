@@ -16,6 +16,12 @@
 Markers expire when the last access token they could refuse has expired, so the cache
 holds at most "sessions revoked in the last access-token lifetime".
 
+Everything a marker says is also in the database, so that a rebuild can say it again: a
+revoked session is its revoked row; a session whose row was deleted (by the user's
+deletion, or by a ``delete()`` of the row) is a :class:`~.models.RevocationRecord`,
+written in the deleting transaction. In cache mode a missing marker means "alive", so a
+session that ended without leaving either would be alive again after a flush.
+
 A cache that fails (down, timing out, or hiding errors as misses with
 ``DJANGO_REDIS_IGNORE_EXCEPTIONS``) or that lost its data (a Redis restart or flush) is
 recognised by the missing readiness key. Then the request is answered from the database
@@ -36,7 +42,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -45,7 +51,7 @@ from django.utils import timezone
 
 from .conf import access_token_lifetime, app_settings, jwt_settings
 from .exceptions import RevocationUnavailable
-from .models import DeviceSession
+from .models import DeviceSession, RevocationRecord
 from .tokens import SessionAccessToken
 
 logger = logging.getLogger("django_token_sessions.revocation")
@@ -63,6 +69,15 @@ RESYNC_INTERVAL = 5.0
 RESYNC_MARGIN = 60.0
 #: A rebuild that died half-way blocks the next one this long at most.
 WARMING_LOCK_SECONDS = 10
+
+
+def marker_lifetime() -> int:
+    """Seconds a revocation must be remembered: the longest an access token issued before
+    it can still be presented (its lifetime plus simplejwt's leeway), and one more."""
+    leeway = jwt_settings().LEEWAY or 0
+    if isinstance(leeway, timedelta):
+        leeway = leeway.total_seconds()
+    return int(access_token_lifetime().total_seconds() + float(leeway)) + 1
 
 
 def session_key(session_id: Any) -> str:
@@ -281,12 +296,8 @@ class CacheRevocationStore:
         return caches[self.alias]
 
     def ttl(self) -> int:
-        """Seconds a marker must live: the longest an access token issued before the
-        revocation can still be presented (its lifetime plus simplejwt's leeway)."""
-        leeway = jwt_settings().LEEWAY or 0
-        if isinstance(leeway, timedelta):
-            leeway = leeway.total_seconds()
-        return int(access_token_lifetime().total_seconds() + float(leeway)) + 1
+        """Seconds a marker must live: :func:`marker_lifetime`."""
+        return marker_lifetime()
 
     def is_revoked(self, token: SessionAccessToken) -> bool:
         """One round trip: readiness, the session's and the user's markers."""
@@ -382,10 +393,10 @@ class CacheRevocationStore:
             self.warm()
 
     def warm(self, since: float | None = None) -> bool:
-        """Rebuild the markers of sessions revoked within a marker lifetime (or since the
-        epoch time ``since``, if later), then mark the cache ready with the time.
-        Idempotent; returns False if the cache is still failing, or another process is
-        rebuilding it."""
+        """Rebuild the markers of sessions revoked, and of the revocation records written,
+        within a marker lifetime (or since the epoch time ``since``, if later), then mark
+        the cache ready with the time. Idempotent; returns False if the cache is still
+        failing, or another process is rebuilding it."""
         ttl = self.ttl()
         start = time.time() - ttl
         if since is not None:
@@ -401,7 +412,10 @@ class CacheRevocationStore:
             recent = DeviceSession.objects.filter(revoked_at__gte=revoked_since).values_list(
                 "pk", flat=True
             )
-            markers = {session_key(pk): 1 for pk in recent.iterator(chunk_size=2000)}
+            markers: dict[str, Any] = {
+                session_key(pk): 1 for pk in recent.iterator(chunk_size=2000)
+            }
+            markers.update(_recorded_markers(revoked_since))
             # Markers first, readiness last: the cache is trusted only once complete.
             if markers:
                 self.cache.set_many(markers, timeout=ttl)
@@ -429,11 +443,8 @@ class CacheRevocationStore:
 
     def user_revoked(self, user_claim: Any, before_ms: int, keep_session_id: Any) -> None:
         """Write the user's "not before" marker: one write for any number of sessions."""
-        marker = {
-            "before": before_ms,
-            "keep": None if keep_session_id is None else str(keep_session_id),
-        }
         try:
+            marker = user_marker(before_ms, keep_session_id)
             self.cache.set(user_key(user_claim), marker, timeout=self.ttl())
         except Exception as exc:
             self._write_failed(exc)
@@ -448,6 +459,34 @@ class CacheRevocationStore:
             self.cache.delete(READY_KEY)
         except Exception:
             logger.exception("token_sessions: could not invalidate the revocation cache")
+
+
+def _recorded_markers(since: datetime) -> dict[str, Any]:
+    """The markers of the revocation records written since ``since``: one per deleted
+    session, and one "not before" marker per user claim, the latest record winning as the
+    latest write does."""
+    markers: dict[str, Any] = {}
+    records = (
+        RevocationRecord.objects.filter(created_at__gte=since)
+        .order_by("created_at", "pk")
+        .values_list("session_id", "user_claim", "not_before_ms", "created_at")
+    )
+    for session_id, user_claim, before_ms, created_at in records.iterator(chunk_size=2000):
+        if session_id is not None:
+            markers[session_key(session_id)] = 1
+        else:
+            if before_ms is None:  # not written by us: refuse what preceded the record
+                before_ms = int(created_at.timestamp() * 1000)
+            markers[user_key(user_claim)] = user_marker(before_ms, None)
+    return markers
+
+
+def user_marker(before_ms: int, keep_session_id: Any) -> dict[str, Any]:
+    """The value of a user's "not before" marker."""
+    return {
+        "before": before_ms,
+        "keep": None if keep_session_id is None else str(keep_session_id),
+    }
 
 
 def _is_time(value: Any) -> bool:

@@ -36,7 +36,7 @@ from .exceptions import (
     UserInactive,
     UserNotFound,
 )
-from .models import LOOKUP_ERRORS, DeviceSession, RevokeReason, model_has_field
+from .models import LOOKUP_ERRORS, DeviceSession, RevocationRecord, RevokeReason, model_has_field
 from .revocation import get_revocation_store
 from .tokens import SessionRefreshToken, TokenPair, decode_refresh, mint_pair, new_jti
 
@@ -444,15 +444,28 @@ def _mark_user_revoked(user: Any, keep_session_id: Any = None) -> None:
     transaction.on_commit(mark)
 
 
-def user_deleted(user: Any) -> None:
-    """Refuse the access tokens of a deleted user at once.
+def user_deleted(user: Any, *, using: str | None = None) -> None:
+    """Refuse the access tokens of a deleted user, at once and after a cache loss.
 
     The database cascade deletes the user's sessions without revoking them, and the
     user's id claim (a username, say) may be taken by someone else next: the user marker
-    keeps the old tokens from authenticating the newcomer. Called by a ``post_delete``
-    receiver; nothing to call from your code.
+    keeps the old tokens from authenticating the newcomer. With no session row left to
+    rebuild that marker from, a :class:`~.models.RevocationRecord` is written in the
+    deleting transaction (``using``: its database). Called by a ``post_delete`` receiver;
+    nothing to call from your code.
     """
-    _mark_user_revoked(user)
+    user_claim = getattr(user, jwt_settings().USER_ID_FIELD)
+    # Taken after the cascade's DELETE, inside its transaction: a token of the user is
+    # minted before its session row is written or swapped, and no row of this user can be
+    # written or swapped any more. The record and the live marker carry the same time, so
+    # a rebuild writes back exactly what the live write wrote.
+    before_ms = int(time.time() * 1000)
+    RevocationRecord.objects.using(using).create(
+        user_claim=str(user_claim), not_before_ms=before_ms
+    )
+    transaction.on_commit(
+        lambda: get_revocation_store().user_revoked(user_claim, before_ms, None), using=using
+    )
 
 
 def logout_everywhere(

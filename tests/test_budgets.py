@@ -6,6 +6,7 @@
 | successful refresh: 1 SQL statement (default user rule), 0 cache round trips | view and service below; test_rotation.py (view) |
 | authenticated request: simplejwt's user query + exactly 1 cache round trip | below; test_rotation.py |
 | logout-everywhere: O(1) statements and cache writes | service 3/200 and view 3/200 below; test_revocation.py (3/60) |
+| deleting a user: O(1) statements, one revocation record | 3/200 below |
 | session list: 1 query for the list whatever the number of sessions | 1/60 below; test_endpoints.py (5) |
 | admin changelist: constant query count, no full-table COUNT(*) | 3/300 below; test_admin.py (3/30) |
 
@@ -15,6 +16,7 @@ settings (``tests/counting_cache.py``), as it would be one request to Redis.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -26,7 +28,7 @@ from rest_framework.test import APIClient
 
 from django_token_sessions import services
 from django_token_sessions.admin import EstimatedCountPaginator
-from django_token_sessions.models import DeviceSession
+from django_token_sessions.models import DeviceSession, RevocationRecord
 from tests.utils import PASSWORD, bearer, refresh
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +84,7 @@ def test_authenticated_request_is_the_user_query_and_one_cache_round_trip(
     user, login, django_assert_num_queries, cache_calls
 ):
     client = bearer(login(user)["access"])
-    assert client.get("/api/me/").status_code == 200  # the first check warms the cache
+    assert client.get("/api/me/").status_code == 200
     for _ in range(3):  # every request alike, not only the first warm one
         cache_calls.clear()
         with django_assert_num_queries(1):  # the user, as simplejwt's JWTAuthentication
@@ -117,6 +119,42 @@ def test_logout_everywhere_view_is_constant(
     assert response.status_code == 204, response.content
     assert cache_calls == ["get_many", "set"]  # the check + one marker
     assert not DeviceSession.objects.filter(user=user, revoked_at__isnull=True).exists()
+
+
+# -- deleting a user -----------------------------------------------------------------------
+
+
+def deletion_statements(make_user, sessions):
+    user = make_user(f"user{sessions}")
+    live_sessions(user, sessions)
+    with CaptureQueriesContext(connection) as queries:
+        user.delete()
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_deleting_a_user_writes_one_record_whatever_their_sessions(make_user):
+    # One revocation record for the user, not one per session: their marker covers every
+    # session the cascade deletes. No receiver on the session model either, so the cascade
+    # stays Django's: it reads the sessions' ids only, and deletes them 100 at a time.
+    from django.db.models.signals import post_delete, pre_delete
+
+    assert not pre_delete.has_listeners(DeviceSession)
+    assert not post_delete.has_listeners(DeviceSession)
+    sessions = DeviceSession._meta.db_table
+    qn = connection.ops.quote_name
+
+    def kinds(statements):
+        """The distinct statements, without their values."""
+        return {re.split(" WHERE | VALUES ", sql)[0] for sql in statements}
+
+    few, many = deletion_statements(make_user, 3), deletion_statements(make_user, 200)
+    assert kinds(few) == kinds(many)
+    assert len(many) - len(few) == 1  # a second DELETE of 100 sessions, and nothing else
+    inserts = [sql for sql in many if sql.startswith("INSERT")]
+    assert len(inserts) == 1
+    assert RevocationRecord._meta.db_table in inserts[0]
+    (select,) = [sql for sql in many if sql.startswith("SELECT") and sessions in sql]
+    assert select.startswith(f"SELECT {qn(sessions)}.{qn('id')} FROM")
 
 
 # -- session list -------------------------------------------------------------------------

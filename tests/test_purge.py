@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -13,10 +14,10 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_token_sessions import services
+from django_token_sessions import revocation, services
 from django_token_sessions.checks import check_settings
 from django_token_sessions.management.commands.tokensessions_purge import parse_duration
-from django_token_sessions.models import DeviceSession
+from django_token_sessions.models import DeviceSession, RevocationRecord
 from tests.utils import bearer
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +79,8 @@ def test_deletes_sessions_ended_before_the_default_30_days_and_nothing_else(user
 
     assert remaining() == {live, old_but_live, *kept}
     assert out.startswith("Deleted 4 sessions that ended before ")
+    # Sessions that ended longer than a marker lifetime ago have no token left to refuse.
+    assert not RevocationRecord.objects.exists()
     assert err == ""
     assert not DeviceSession.objects.filter(pk__in=purged).exists()
 
@@ -271,3 +274,27 @@ def test_purge_also_drops_expired_legacy_token_records(user):
     )
     call_command("tokensessions_purge", stdout=io.StringIO())
     assert list(LegacyTokenExchange.objects.values_list("jti", flat=True)) == ["live"]
+
+
+def test_purge_deletes_revocation_records_older_than_a_marker_lifetime(user):
+    # Whatever the retention of sessions: a record refuses only tokens issued before it.
+    now = timezone.now()
+    lifetime = timedelta(seconds=revocation.marker_lifetime())
+    for age in (lifetime + timedelta(seconds=1), timedelta(days=2), timedelta(days=40)):
+        RevocationRecord.objects.create(session_id=uuid.uuid4(), created_at=now - age)
+    RevocationRecord.objects.create(
+        user_claim="carol", not_before_ms=1, created_at=now - timedelta(days=3)
+    )
+    recent = RevocationRecord.objects.create(
+        session_id=uuid.uuid4(), created_at=now - lifetime + timedelta(seconds=60)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        out, _ = purge("--batch-size", "3")
+
+    assert list(RevocationRecord.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert "Deleted 4 expired revocation record(s)." in out
+    record_table = RevocationRecord._meta.db_table
+    assert (
+        len([q for q in queries if q["sql"].startswith("DELETE") and record_table in q["sql"]]) == 2
+    )

@@ -2,7 +2,8 @@
 
 A session has ended when it was revoked or passed its idle or absolute expiry; a live
 session is never deleted. Rows go in batches, each its own short transaction, so the
-command can run while traffic flows (from cron, say, daily).
+command can run while traffic flows (from cron, say, daily). Revocation records older
+than a marker lifetime go too: no access token they could refuse is left.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ...conf import app_settings
 from ...legacy import purge_exchanges
-from ...models import DeviceSession, DeviceSessionQuerySet
-from ...revocation import CacheRevocationStore
+from ...models import DeviceSession, DeviceSessionQuerySet, RevocationRecord, ended_before
+from ...revocation import CacheRevocationStore, marker_lifetime
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhms]?)\s*$", re.IGNORECASE)
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "seconds"}
@@ -34,18 +34,6 @@ def parse_duration(value: str) -> timedelta:
     return timedelta(**{_UNITS[unit.lower()]: int(number)})
 
 
-def ended_before(cutoff: datetime) -> Q:
-    """Sessions whose end — revocation, idle or absolute expiry — came before ``cutoff``.
-
-    ``revoked_at`` and ``idle_expires_at`` are indexed (the command walks each index in
-    turn). The absolute expiry needs no term of its own: the services never set
-    ``idle_expires_at`` past ``absolute_expires_at``, so a session past its absolute
-    expiry is past its idle one too. (Were that ever not so, such a session would only be
-    purged later, never a live one sooner.)
-    """
-    return Q(revoked_at__lt=cutoff) | Q(idle_expires_at__lt=cutoff)
-
-
 def purgeable(cutoff: datetime) -> DeviceSessionQuerySet:
     """The sessions :func:`ended_before` ``cutoff``."""
     return DeviceSession.objects.filter(ended_before(cutoff))
@@ -56,6 +44,24 @@ def _delete(pks: list[Any], cutoff: datetime) -> int:
         DeviceSession.objects.filter(pk__in=pks).filter(ended_before(cutoff)).delete()
     )
     return by_model.get(DeviceSession._meta.label, 0)
+
+
+def purge_records(before: datetime, batch_size: int) -> int:
+    """Delete the revocation records written before ``before``, in batches; returns how many.
+
+    Walks the primary key (records are few: one per deleted session or user, kept for a
+    marker lifetime), each batch its own short transaction.
+    """
+    deleted, after = 0, 0
+    while True:
+        with transaction.atomic():
+            old = RevocationRecord.objects.filter(created_at__lt=before, pk__gt=after)
+            pks = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if pks:
+                deleted += RevocationRecord.objects.filter(pk__in=pks).delete()[0]
+        if len(pks) < batch_size:
+            return deleted
+        after = pks[-1]
 
 
 def _sessions(count: int) -> str:
@@ -132,6 +138,11 @@ class Command(BaseCommand):
         exchanges = purge_exchanges(now)
         if exchanges:
             self.stdout.write(f"Deleted {exchanges} expired legacy token record(s).")
+        # A revocation record refuses access tokens issued before it: after a marker
+        # lifetime there are none left (whatever the retention of sessions).
+        records = purge_records(now - timedelta(seconds=marker_lifetime()), batch_size)
+        if records:
+            self.stdout.write(f"Deleted {records} expired revocation record(s).")
 
     def _retention(self, older_than: str | None) -> timedelta:
         if older_than is None:
