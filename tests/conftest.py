@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,9 @@ from rest_framework.test import APIClient
 from tests.utils import FIREFOX_LINUX, PASSWORD
 
 IN_CI = bool(os.environ.get("CI"))
+#: revocation.RESYNC_INTERVAL during a test: ~30 years, longer than any test, even one
+#: that moves the clock.
+NO_RESYNC = 1e9
 _SERVICES = {"postgres": ("127.0.0.1", 5432), "mariadb": ("127.0.0.1", 3306)}
 
 
@@ -82,17 +86,44 @@ def pytest_report_header(config: Any) -> str:
     return f"token-sessions: TEST_DB={db}, TEST_USER_MODEL={user}{note}"
 
 
+#: Set (to anything) to run the tests with revocation markers never written
+#: (tests/no_revocation_markers.py): what tests/test_suite_can_fail.py checks.
+NO_MARKERS_ENV = "TOKEN_SESSIONS_TESTS_NO_MARKERS"
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cold_revocation_cache: the revocation cache starts empty and not ready, as after a "
+        "Redis restart (by default it starts ready, as a rebuild leaves it)",
+    )
+    if os.environ.get(NO_MARKERS_ENV):
+        from tests import no_revocation_markers
+
+        config.pluginmanager.register(no_revocation_markers, "no_revocation_markers")
+
+
 @pytest.fixture(autouse=True)
-def _clear_cache() -> None:
-    # The login throttle and the revocation markers live in the default cache; every
-    # test starts from an empty (so not yet "ready") cache.
-    cache.clear()
-    from django_token_sessions.revocation import _suspects, _warm_gate
+def _clear_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts from an empty default cache (the login throttle, the revocation
+    markers) that is *ready*, as a rebuild of an empty database leaves it.
+
+    So a revocation is refused by its marker, as in production, not by the database
+    fallback of a cache that is not ready yet: a test of a revocation fails if the marker
+    is not written. The periodic rebuild never runs during a test (it would rewrite a
+    missing marker from the database behind the test's back); the tests of the rebuild
+    ask for it. ``@pytest.mark.cold_revocation_cache`` starts without the readiness key.
+    """
+    from django_token_sessions import revocation
     from tests.counting_cache import CALLS
 
+    cache.clear()
+    revocation._warm_gate.reset()  # each test may rebuild its revocation cache at once
+    revocation._suspects.clear()
+    monkeypatch.setattr(revocation, "RESYNC_INTERVAL", NO_RESYNC)
+    if request.node.get_closest_marker("cold_revocation_cache") is None:
+        cache.set(revocation.READY_KEY, time.time(), timeout=None)
     CALLS.clear()
-    _warm_gate.reset()  # each test may rebuild its (empty) revocation cache at once
-    _suspects.clear()
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.cache import cache, caches
 from django.test import override_settings
@@ -16,7 +19,7 @@ from rest_framework.request import Request
 
 from django_token_sessions import revocation, services
 from django_token_sessions.authentication import SessionJWTAuthentication
-from django_token_sessions.models import DeviceSession
+from django_token_sessions.models import DeviceSession, RevocationRecord
 from tests.conftest import require_service
 from tests.utils import bearer
 
@@ -53,6 +56,7 @@ def test_logout_everywhere_is_one_update_and_one_cache_write(
         assert services.logout_everywhere(user) == sessions
 
     assert cache_calls == ["set"]
+    assert cache.get(revocation.user_key(user.pk))["keep"] is None
     for issued in (bodies[0], bodies[-1]):
         assert me(issued.tokens.access) == (401, "session_revoked")
     assert me(bob["access"]) == (200, None)
@@ -64,6 +68,7 @@ def test_logout_others_keeps_this_device_and_new_logins_work(user, login):
         "/api/auth/logout-all/", {"scope": "others"}, format="json"
     )
     assert response.status_code == 204
+    assert cache.get(revocation.user_key(user.pk))["keep"] == this["session"]["id"]
     assert me(this["access"]) == (200, None)
     assert me(other["access"]) == (401, "session_revoked")
     # A login right after the marker (same second, even) is not caught by it.
@@ -87,6 +92,13 @@ def test_rolled_back_revocation_writes_no_marker(user, login, cache_calls):
     assert "set" not in cache_calls
     assert "set_many" not in cache_calls
     assert me(body["access"]) == (200, None)
+
+
+@pytest.fixture
+def periodic_resync(monkeypatch):
+    """The periodic rebuild every 5 s, as in production (conftest keeps it from running
+    during the other tests)."""
+    monkeypatch.setattr(revocation, "RESYNC_INTERVAL", 5.0)
 
 
 def test_lost_cache_is_rebuilt_from_the_database(user, login, django_assert_num_queries):
@@ -167,11 +179,34 @@ def test_db_mode_refuses_a_session_of_another_user(user, make_user, login):
     assert me(body["access"]) == (401, "session_revoked")
 
 
-def test_marker_lifetime_covers_the_access_token_and_leeway():
-    store = revocation.CacheRevocationStore("default")
-    assert store.ttl() == 15 * 60 + 1
-    with override_settings(SIMPLE_JWT={"LEEWAY": 30}):
-        assert store.ttl() == 15 * 60 + 30 + 1
+@pytest.mark.parametrize("leeway", [0, 30])
+def test_marker_lifetime_covers_the_access_token_and_leeway(user, login, leeway):
+    # A frozen clock moves timezone.now(), PyJWT's expiry check and the LocMem cache's
+    # expiry alike, so the edges are exact whatever the speed of the machine; and the
+    # periodic rebuild does not run (conftest), so no rebuild rewrites the marker with a
+    # fresh lifetime behind the test's back.
+    start = datetime(2026, 3, 2, 9, 0, 0, tzinfo=dt_timezone.utc)
+    ttl = 15 * 60 + leeway + 1
+    with (
+        override_settings(SIMPLE_JWT={"LEEWAY": leeway}),
+        time_machine.travel(start, tick=False) as clock,
+    ):
+        assert revocation.CacheRevocationStore("default").ttl() == ttl
+        revoked, control = login(user), login(user)
+        services.revoke_session(revoked["session"]["id"], reason="admin")
+        key = revocation.session_key(revoked["session"]["id"])
+
+        # The last instant a token minted with the revoked one passes its own checks
+        # (exp + leeway, less 1 ms): the marker is still there, and is what refuses it.
+        clock.move_to(start + timedelta(seconds=15 * 60 + leeway, milliseconds=-1))
+        assert me(control["access"]) == (200, None)
+        assert cache.get(key) == 1
+        assert me(revoked["access"]) == (401, "session_revoked")
+        # A marker lifetime after the revocation it is gone, with every token it refused.
+        clock.move_to(start + timedelta(seconds=ttl))
+        assert cache.get(key) is None
+        assert me(control["access"]) == (401, "token_expired")
+        assert me(revoked["access"]) == (401, "token_expired")
 
 
 # -- cache faults ---------------------------------------------------------------------------
@@ -362,6 +397,43 @@ def test_an_outage_costs_one_query_per_request_not_a_rebuild_each_time(
                 assert me(body["access"]) == (200, None)
 
 
+@pytest.mark.cold_revocation_cache
+def test_the_rebuild_writes_the_markers_of_the_revocation_records(user, login):
+    # What a deleted session row or a deleted user leaves: records, rewritten as markers
+    # for a marker lifetime, the latest record of a user claim winning.
+    now = timezone.now()
+    lifetime = timedelta(seconds=revocation.marker_lifetime())
+    recent, old = uuid.uuid4(), uuid.uuid4()
+    RevocationRecord.objects.create(session_id=recent, created_at=now - timedelta(seconds=1))
+    RevocationRecord.objects.create(
+        session_id=old, created_at=now - lifetime - timedelta(seconds=1)
+    )
+    RevocationRecord.objects.create(
+        user_claim="carol", not_before_ms=1_000, created_at=now - timedelta(seconds=2)
+    )
+    RevocationRecord.objects.create(
+        user_claim="carol", not_before_ms=2_000, created_at=now - timedelta(seconds=1)
+    )
+
+    assert revocation.CacheRevocationStore("default").warm() is True
+
+    assert cache.get(revocation.session_key(recent)) == 1
+    assert cache.get(revocation.session_key(old)) is None
+    assert cache.get(revocation.user_key("carol")) == {"before": 2_000, "keep": None}
+
+
+def test_the_periodic_rebuild_rewrites_recent_records(user, login, periodic_resync):
+    live = login(user)
+    assert me(live["access"]) == (200, None)
+    deleted = uuid.uuid4()
+    RevocationRecord.objects.create(session_id=deleted)  # its marker write was lost
+    last_rebuild = cache.get(revocation.READY_KEY)
+    cache.set(revocation.READY_KEY, last_rebuild - revocation.RESYNC_INTERVAL, timeout=None)
+    assert me(live["access"]) == (200, None)  # this request runs the periodic rebuild
+    assert cache.get(revocation.session_key(deleted)) == 1
+
+
+@pytest.mark.cold_revocation_cache
 def test_one_rebuild_at_a_time(user, login):
     store = revocation.CacheRevocationStore("default")
     cache.add(revocation.WARMING_KEY, 1, timeout=30)  # another process is rebuilding
@@ -405,7 +477,9 @@ def test_a_process_whose_marker_write_failed_rebuilds_before_trusting_the_cache(
     assert me(other["access"]) == (200, None)
 
 
-def test_other_processes_see_a_lost_marker_within_the_resync_interval(user, login, monkeypatch):
+def test_other_processes_see_a_lost_marker_within_the_resync_interval(
+    user, login, monkeypatch, periodic_resync
+):
     body = login(user)
     assert me(body["access"]) == (200, None)
     heal = _lose_the_next_writes(monkeypatch)
@@ -452,7 +526,7 @@ def test_a_rebuild_by_another_process_after_the_failure_is_trusted(
     assert "default" not in revocation._suspects
 
 
-def test_the_periodic_rebuild_rewrites_only_recent_revocations(user, login):
+def test_the_periodic_rebuild_rewrites_only_recent_revocations(user, login, periodic_resync):
     old, recent, live = login(user), login(user), login(user)
     assert me(live["access"]) == (200, None)  # warm
     now = timezone.now()

@@ -7,11 +7,13 @@ from datetime import timedelta
 import jwt
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models.manager import BaseManager
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from django_token_sessions import revocation
 from django_token_sessions.models import DeviceSession
 from django_token_sessions.tokens import decode_access, decode_refresh
 from tests.utils import bearer, refresh
@@ -70,8 +72,10 @@ def test_replayed_token_after_grace_revokes_the_session(user, login):
     session = DeviceSession.objects.get()
     assert session.revoke_reason == "reuse_detected"
     assert session.revoked_at is not None
-    # The thief's chain and the victim's chain are both dead, access tokens included.
+    # The thief's chain and the victim's chain are both dead, access tokens included: by
+    # the session's revocation marker, which is what every worker reads.
     assert refresh(rotated["refresh"]).json()["code"] == "session_revoked"
+    assert cache.get(revocation.session_key(session.pk)) == 1
     me = bearer(rotated["access"]).get("/api/me/")
     assert me.status_code == 401
     assert me.json()["code"] == "session_revoked"
@@ -92,6 +96,10 @@ def test_an_older_token_in_the_chain_is_reuse_even_inside_grace(user, login):
 
     # The first token is two rotations old: never accepted, whatever the window.
     assert refresh(body["refresh"]).json()["code"] == "token_reused"
+    # The session ends, its access tokens with it.
+    assert cache.get(revocation.session_key(body["session"]["id"])) == 1
+    me = bearer(second["access"]).get("/api/me/")
+    assert (me.status_code, me.json()["code"]) == (401, "session_revoked")
 
 
 def test_successful_refresh_is_one_query(user, login, django_assert_num_queries, cache_calls):
@@ -168,7 +176,7 @@ def test_authenticated_request_is_the_user_query_and_one_cache_round_trip(
     user, login, django_assert_num_queries, cache_calls
 ):
     client = bearer(login(user)["access"])
-    assert client.get("/api/me/").status_code == 200  # the first check warms the cache
+    assert client.get("/api/me/").status_code == 200
     cache_calls.clear()
     with django_assert_num_queries(1):  # simplejwt's user query; no revocation query
         assert client.get("/api/me/").status_code == 200

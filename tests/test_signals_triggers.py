@@ -9,12 +9,13 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from django_token_sessions import services, signals
+from django_token_sessions import revocation, services, signals
 from django_token_sessions.models import DeviceSession
 from tests.utils import PASSWORD, bearer, catch_signal, refresh
 
@@ -25,6 +26,16 @@ NEW_PASSWORD = "a brand new passphrase 42"
 
 def me(access):
     return bearer(access).get("/api/me/").status_code
+
+
+def me_code(access):
+    response = bearer(access).get("/api/me/")
+    return response.status_code, response.json().get("code")
+
+
+def user_marker(user):
+    """The user's "not before" revocation marker, or None."""
+    return cache.get(revocation.user_key(user.pk))
 
 
 # -- signals --------------------------------------------------------------------------------
@@ -138,8 +149,13 @@ def test_a_failing_receiver_does_not_break_logout(user, login, caplog):
 
 
 def _assert_logged_out(bodies, reason="password_changed"):
+    user = DeviceSession.objects.get(pk=bodies[0]["session"]["id"]).user
+    # One "not before" marker for the user refuses their access tokens in every worker
+    # (an inactive user's would be refused later anyway, as user_inactive: the code says
+    # the marker answered).
+    assert user_marker(user) is not None
     for body in bodies:
-        assert me(body["access"]) == 401
+        assert me_code(body["access"]) == (401, "session_revoked")
         assert refresh(body["refresh"]).json()["code"] == "session_revoked"
     assert set(DeviceSession.objects.values_list("revoke_reason", flat=True)) == {reason}
 
@@ -212,8 +228,9 @@ def test_password_change_can_keep_the_session_that_made_it(user, login):
     bearer(this["access"]).post(
         "/api/change-password/", {"new_password": NEW_PASSWORD}, format="json"
     )
+    assert user_marker(user)["keep"] == this["session"]["id"]
     assert me(this["access"]) == 200
-    assert me(other["access"]) == 401
+    assert me_code(other["access"]) == (401, "session_revoked")
     # Outside a request there is no "current" session: everything goes.
     user.refresh_from_db()
     user.set_password("yet another passphrase 7")
@@ -226,6 +243,7 @@ def test_password_trigger_can_be_turned_off(user, login):
     body = login(user)
     user.set_password(NEW_PASSWORD)
     user.save()
+    assert user_marker(user) is None
     assert me(body["access"]) == 200
 
 
@@ -234,7 +252,24 @@ def test_other_saves_do_not_log_out(user, login):
     user.first_name = "Alice"
     user.save()
     get_user_model().objects.create_user(username="newcomer", password=PASSWORD)
+    assert user_marker(user) is None
     assert me(body["access"]) == 200
+
+
+# -- the session cap ------------------------------------------------------------------------
+
+
+@override_settings(TOKEN_SESSIONS={"MAX_SESSIONS_PER_USER": 2})
+def test_session_cap_eviction_signals_and_ends_the_evicted_access_token(user, login):
+    first, second = login(user), login(user)
+    with catch_signal(signals.session_revoked) as sent:
+        third = login(user)
+    assert [(s["reason"], [str(i) for i in s["session_ids"]]) for s in sent] == [
+        ("session_limit", [first["session"]["id"]])
+    ]
+    assert cache.get(revocation.session_key(first["session"]["id"])) == 1
+    assert me_code(first["access"]) == (401, "session_revoked")
+    assert me(second["access"]) == me(third["access"]) == 200
 
 
 # -- deactivation ---------------------------------------------------------------------------
@@ -253,7 +288,7 @@ def test_deactivation_by_save(user, login):
     assert again == []
 
 
-def test_deactivation_in_the_admin(user, login, admin_client):
+def test_deactivation_in_the_admin(user, login, admin_client, django_capture_on_commit_callbacks):
     body = login(user)
     client = admin_client
     opts = get_user_model()._meta
@@ -266,7 +301,9 @@ def test_deactivation_in_the_admin(user, login, admin_client):
     )  # fmt: skip
     data.pop("groups", None)
     data.pop("user_permissions", None)
-    response = client.post(url, data)
+    # The change view runs in a transaction: the marker is written when it commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     user.refresh_from_db()
     assert user.is_active is False
@@ -279,5 +316,6 @@ def test_deactivation_trigger_can_be_turned_off_but_tokens_still_fail(user, logi
     user.is_active = False
     user.save()
     assert DeviceSession.objects.get().revoked_at is None
+    assert user_marker(user) is None
     # The inactive user is still refused: by the user check, not by revocation.
     assert bearer(body["access"]).get("/api/me/").json()["code"] == "user_inactive"
