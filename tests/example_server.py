@@ -41,6 +41,7 @@ def _server_env(db_path: Path, **overrides: str | None) -> dict[str, str]:
         EXAMPLE_SQLITE_PATH=str(db_path),
         DEMO_ROTATION_GRACE_SECONDS=str(GRACE_SECONDS),
         DEMO_LOGIN_THROTTLE_RATE="",  # off: the tests sign in many times from 127.0.0.1
+        DEMO_LOGIN_USERNAME_THROTTLE_RATE="",  # off: and always as the demo user
         DEMO_COOKIE_SECURE="0",  # served over plain http
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY=SECRET_KEY,

@@ -189,11 +189,14 @@ SIMPLE_JWT = {
 }
 TOKEN_SESSIONS = {
     # The browser tests shorten the grace window to replay a rotated token quickly, and
-    # lift the per-IP login limit (they sign in many times from 127.0.0.1).
+    # lift the login limits (they sign in many times, from 127.0.0.1, as the demo user).
     "ROTATION_GRACE_PERIOD": timedelta(
         seconds=float(os.environ.get("DEMO_ROTATION_GRACE_SECONDS", "10"))
     ),
     "LOGIN_THROTTLE_RATE": os.environ.get("DEMO_LOGIN_THROTTLE_RATE", "10/min") or None,
+    "LOGIN_USERNAME_THROTTLE_RATE": (
+        os.environ.get("DEMO_LOGIN_USERNAME_THROTTLE_RATE", "20/hour") or None
+    ),
     "SESSION_ABSOLUTE_LIFETIME": timedelta(days=7),
     # Secure, as csrftoken and sessionid are, unless DEMO_COOKIE_SECURE=0 (see above).
     "REFRESH_COOKIE_SECURE": _cookies_secure,
