@@ -71,6 +71,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import shutil
 import socket
 import subprocess
@@ -247,6 +248,8 @@ def _env(system: str, database: str, args: argparse.Namespace, workdir: Path) ->
         DATABASE_URL=_database_url(database),
         REDIS_URL=f"redis://127.0.0.1:6379/{args.redis_db}",
         DJANGO_DEBUG="0",
+        # DEBUG off: the example refuses to start without a key of its own.
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DEMO_ACCESS_MINUTES="15",
         DEMO_LOGIN_THROTTLE_RATE="",  # off: every wrk connection logs in from 127.0.0.1
         DEMO_LOGIN_USERNAME_THROTTLE_RATE="",  # off: and as the same user
