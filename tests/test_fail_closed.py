@@ -228,26 +228,24 @@ def _calls(user: Any) -> dict[str, Any]:
     return calls
 
 
-@pytest.mark.parametrize(
-    "endpoint", ["login", "refresh", "logout", "logout-all", "rename", "logout (bearer)"]
-)
+ENDPOINTS = ["login", "refresh", "logout", "logout-all", "rename", "logout (bearer)"]
+
+
+def assert_refused_without_a_change(user, endpoint, body, status, code) -> None:
+    call = _calls(user)[endpoint]
+    before = list(DeviceSession.objects.values_list("refresh_jti", "revoked_at", "name"))
+    assert_json_error(call(body), status, code)
+    assert list(DeviceSession.objects.values_list("refresh_jti", "revoked_at", "name")) == before
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_deeply_nested_json_is_a_parse_error(user, endpoint):
-    call = _calls(user)[endpoint]
-    before = list(DeviceSession.objects.values_list("refresh_jti", "revoked_at", "name"))
-    response = call(DEEP)
-    assert_json_error(response, 400, "parse_error")
-    assert list(DeviceSession.objects.values_list("refresh_jti", "revoked_at", "name")) == before
+    assert_refused_without_a_change(user, endpoint, DEEP, 400, "parse_error")
 
 
-@pytest.mark.parametrize(
-    "endpoint", ["login", "refresh", "logout", "logout-all", "rename", "logout (bearer)"]
-)
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_a_body_over_the_upload_limit_is_413(user, endpoint):
-    call = _calls(user)[endpoint]
-    before = list(DeviceSession.objects.values_list("refresh_jti", "revoked_at", "name"))
-    response = call(BIG_JSON)
-    assert_json_error(response, 413, "request_too_large")
-    assert list(DeviceSession.objects.values_list("refresh_jti", "revoked_at", "name")) == before
+    assert_refused_without_a_change(user, endpoint, BIG_JSON, 413, "request_too_large")
 
 
 @pytest.mark.parametrize("path", ["/api/auth/refresh/", "/api/auth/logout/"])
