@@ -4,7 +4,8 @@
 
 - ``"cache"`` (default): markers in a shared cache (Redis through django-redis in
   production). Revoking a session writes ``token_sessions:revoked:<sid>``; logging a user
-  out everywhere writes one ``token_sessions:revoked_user:<user id>`` "not before" marker,
+  out everywhere writes one ``token_sessions:revoked_user:<user id>`` "not before" marker
+  (``…:revoked_user:s:<sha256>`` for a claim that is not an integer: :func:`user_key`),
   whatever the number of sessions. A check reads both, plus a readiness key, in one
   round trip and makes no database query; :class:`~.authentication.SessionJWTAuthentication`
   sends that read before its user query and reads the reply after it.
@@ -38,7 +39,9 @@ therefore missing for seconds, not for an access-token lifetime.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -85,9 +88,26 @@ def session_key(session_id: Any) -> str:
     return f"token_sessions:revoked:{session_id}"
 
 
+#: A user id claim written as is in its marker's key: a decimal integer of at most 19
+#: digits (every claim of an integer primary key, see ``tokens.is_user_claim``).
+_READABLE_CLAIM = re.compile(r"-?[0-9]{1,19}")
+
+
 def user_key(user_claim: Any) -> str:
-    """Cache key of a user's "not before" marker (by the token's user id claim)."""
-    return f"token_sessions:revoked_user:{user_claim}"
+    """Cache key of a user's "not before" marker (by the token's user id claim).
+
+    The one definition for the writer, the check and the rebuild. It depends only on the
+    claim's text, which is all a :class:`~.models.RevocationRecord` keeps: ``42`` and
+    ``"42"`` share a key. An integer stays readable (``…:revoked_user:42``); any other
+    claim (a username, an e-mail address, a UUID) is hashed (``…:revoked_user:s:<sha256>``)
+    because a valid username may hold a space or be too long for a memcached key, and a
+    key the cache refuses would send every request of that user to the database.
+    """
+    text = str(user_claim)
+    if _READABLE_CLAIM.fullmatch(text):
+        return f"token_sessions:revoked_user:{text}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"token_sessions:revoked_user:s:{digest}"
 
 
 class RevocationStore(Protocol):

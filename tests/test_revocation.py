@@ -209,6 +209,70 @@ def test_marker_lifetime_covers_the_access_token_and_leeway(user, login, leeway)
         assert me(revoked["access"]) == (401, "token_expired")
 
 
+# -- user id claims that are not integers ----------------------------------------------------
+
+#: A username with a space, and an e-mail address longer than a memcached key: valid user
+#: ids whose raw text the cache refuses in a key (CacheKeyWarning on LocMem, an error on
+#: memcached).
+UNKEYABLE_CLAIMS = [
+    pytest.param("username", "a b", id="username-with-a-space"),
+    pytest.param("email", "x" * 242 + "@example.com", id="email-of-254-characters"),
+]
+
+
+@pytest.mark.parametrize(("id_field", "claim"), UNKEYABLE_CLAIMS)
+def test_a_user_claim_the_cache_cannot_key_as_is_is_checked_by_the_cache_alone(
+    make_user, login, id_field, claim, caplog, monkeypatch, django_assert_num_queries, cache_calls
+):
+    # Was: the check's read raised, the cache was taken for unusable, and every request of
+    # that user went to the database and queued a rebuild.
+    monkeypatch.setattr(revocation, "_failure_log", revocation._RateLimitedLog())
+    user = make_user("a b" if id_field == "username" else "carol")
+    if id_field == "email":
+        user.email = claim
+        user.save()
+    with override_settings(SIMPLE_JWT={"USER_ID_FIELD": id_field, "USER_ID_CLAIM": "user_id"}):
+        this, other = login(user), login(user)
+        assert me(other["access"]) == (200, None)
+        cache_calls.clear()
+        with (
+            caplog.at_level(logging.WARNING, logger="django_token_sessions.revocation"),
+            django_assert_num_queries(1),  # the user query: no database fallback, no rebuild
+        ):
+            assert me(this["access"]) == (200, None)
+        assert cache_calls == ["get_many"]  # the check's one round trip
+        assert not [r for r in caplog.records if "unusable" in r.getMessage()]
+
+        response = bearer(this["access"]).post("/api/auth/logout-all/", {}, format="json")
+        assert response.status_code == 204
+        # The "not before" marker, under the hashed key the check reads...
+        key = revocation.user_key(claim)
+        assert key.startswith("token_sessions:revoked_user:s:")
+        assert cache.get(key)["keep"] is None
+        # ...is what refuses the tokens: the cache answers, the database is not asked.
+        with django_assert_num_queries(1):
+            assert me(other["access"]) == (401, "session_revoked")
+        assert not [r for r in caplog.records if "unusable" in r.getMessage()]
+        assert me(login(user)["access"]) == (200, None)
+
+
+def test_user_keys_depend_on_the_claims_text_and_fit_memcached():
+    from django.core.cache.backends.base import memcache_key_warnings
+
+    # An integer claim keeps its readable key; a record holds it as text: the same key.
+    readable = "token_sessions:revoked_user:42"
+    assert revocation.user_key(42) == revocation.user_key("42") == readable
+    uid = uuid.uuid4()
+    assert revocation.user_key(uid) == revocation.user_key(str(uid))
+    claims = ["a b", "carol", "Carol", "zürich", "山田" * 75, "x" * 255, str(uid), "42 "]
+    keys = [revocation.user_key(claim) for claim in claims]
+    assert len(set(keys)) == len(claims)
+    for key in keys:
+        assert key.startswith("token_sessions:revoked_user:s:")
+        assert list(memcache_key_warnings(f":1:{key}")) == []
+        assert len(key.encode()) < 250
+
+
 # -- cache faults ---------------------------------------------------------------------------
 
 
