@@ -18,12 +18,17 @@ class TokenSessionsConfig(AppConfig):
         """Register system checks (token_sessions.E001…) and signal receivers."""
         from django.conf import settings
         from django.core.signals import request_started
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_save, pre_save
 
         from . import checks  # noqa: F401
         from .authentication import reset_current_session
-        from .receivers import user_removed, user_saved
+        from .receivers import user_removed, user_saved, user_saving
 
+        pre_save.connect(
+            user_saving,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="token_sessions_user_saving",
+        )
         post_save.connect(
             user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="token_sessions_user_saved"
         )

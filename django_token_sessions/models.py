@@ -44,6 +44,7 @@ class RevokeReason(models.TextChoices):
     PASSWORD_CHANGED = "password_changed", _("Password changed")
     USER_DEACTIVATED = "user_deactivated", _("User deactivated")
     SESSION_LIMIT = "session_limit", _("Evicted by the per-user session limit")
+    USER_ID_CHANGED = "user_id_changed", _("User identifier changed")
 
 
 def ended_before(cutoff: datetime) -> Q:

@@ -52,6 +52,7 @@ __all__ = [
     "revoke_sessions",
     "rotate_refresh_token",
     "user_deleted",
+    "user_id_changed",
 ]
 
 
@@ -454,11 +455,42 @@ def user_deleted(user: Any, *, using: str | None = None) -> None:
     deleting transaction (``using``: its database). Called by a ``post_delete`` receiver;
     nothing to call from your code.
     """
-    user_claim = getattr(user, jwt_settings().USER_ID_FIELD)
     # Taken after the cascade's DELETE, inside its transaction: a token of the user is
     # minted before its session row is written or swapped, and no row of this user can be
-    # written or swapped any more. The record and the live marker carry the same time, so
-    # a rebuild writes back exactly what the live write wrote.
+    # written or swapped any more.
+    _record_claim_revoked(getattr(user, jwt_settings().USER_ID_FIELD), using=using)
+
+
+def user_id_changed(user: Any, old_claim: Any, *, using: str | None = None) -> int:
+    """End every session of ``user``, whose user id claim (``SIMPLE_JWT["USER_ID_FIELD"]``:
+    a username, an e-mail address) was ``old_claim`` until this save.
+
+    Every token of the user carries the old claim, which the next holder of that name
+    would answer to: in cache mode the check reads markers by claim and never ties the
+    session to the user the claim now names. So all the user's sessions are revoked
+    (reason ``user_id_changed``; none is kept, the current one's tokens name the old
+    claim too), and a "not before" marker is written under the old claim, with a
+    :class:`~.models.RevocationRecord` that a rebuild of the cache writes it again from.
+    Called by a ``post_save`` receiver; nothing to call from your code unless you change
+    the field with ``QuerySet.update()``. Returns the number of sessions revoked.
+    """
+    count = logout_everywhere(user, reason=RevokeReason.USER_ID_CHANGED)
+    # Taken after the UPDATE of the user row, inside its transaction, as for a deletion.
+    # (A login that read the old row just before can still mint a token under the old
+    # claim just after: the race of any logout everywhere with a login. That token lives
+    # one access-token lifetime at most: its refresh is refused, the rotation checks the
+    # claim against the session's user.)
+    _record_claim_revoked(old_claim, using=using)
+    return count
+
+
+def _record_claim_revoked(user_claim: Any, *, using: str | None) -> None:
+    """In the current transaction, a record refusing every token of ``user_claim`` minted
+    until now, and its "not before" marker once it commits.
+
+    The record and the live marker carry the same time, so a rebuild of the cache writes
+    back exactly what the live write wrote.
+    """
     before_ms = int(time.time() * 1000)
     RevocationRecord.objects.using(using).create(
         user_claim=str(user_claim), not_before_ms=before_ms

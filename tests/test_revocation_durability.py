@@ -181,6 +181,39 @@ def test_a_deleted_users_token_never_authenticates_a_newcomer_after_a_flush(make
     assert probe(old["access"]) == (401, "session_revoked")
 
 
+@override_settings(SIMPLE_JWT=BY_USERNAME)
+def test_a_renamed_users_token_never_authenticates_the_next_holder_after_a_flush(make_user):
+    carol = make_user("carol")
+    old = login(carol)
+    warm(old["access"])
+    with committed():
+        carol.username = "carol2"
+        carol.save()
+    newcomer = make_user("carol")  # someone else signs up with the freed username
+    # Was: 200 as the newcomer, on the 1st request already.
+    assert_refused_after_the_loss(old["access"])
+    assert probe(login(newcomer)["access"]) == (200, None)
+    assert probe(login(carol)["access"]) == (200, None)
+    assert probe(old["access"]) == (401, "session_revoked")
+    (record,) = RevocationRecord.objects.all()
+    assert (record.session_id, record.user_claim) == (None, "carol")
+
+
+@override_settings(SIMPLE_JWT=BY_USERNAME)
+def test_a_renamed_users_token_stays_refused_when_its_rows_are_gone(make_user):
+    # The record alone refuses the old name's tokens after a flush: the revoked rows that
+    # would rebuild the sessions' markers were cleaned up.
+    carol = make_user("carol")
+    old = login(carol)
+    warm(old["access"])
+    with committed():
+        carol.username = "carol2"
+        carol.save()
+    DeviceSession.objects.filter(user=carol)._raw_delete(DeviceSession.objects.db)
+    make_user("carol")
+    assert_refused_after_the_loss(old["access"])
+
+
 # -- what is recorded, and when -------------------------------------------------------------
 
 

@@ -9,14 +9,15 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.models import update_last_login
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
 from django_token_sessions import revocation, services, signals
-from django_token_sessions.models import DeviceSession
+from django_token_sessions.models import DeviceSession, RevocationRecord
 from tests.utils import PASSWORD, bearer, catch_signal, refresh
 
 pytestmark = pytest.mark.django_db
@@ -319,3 +320,123 @@ def test_deactivation_trigger_can_be_turned_off_but_tokens_still_fail(user, logi
     assert user_marker(user) is None
     # The inactive user is still refused: by the user check, not by revocation.
     assert bearer(body["access"]).get("/api/me/").json()["code"] == "user_inactive"
+
+
+# -- a change of the user id claim ----------------------------------------------------------
+
+#: The user id claim is the username: a renamed user's name can be taken by a newcomer.
+BY_USERNAME = {"USER_ID_FIELD": "username", "USER_ID_CLAIM": "user_id"}
+
+
+def me_as(access):
+    """(status, username or error code) of ``GET /api/me/``."""
+    response = bearer(access).get("/api/me/")
+    body = response.json()
+    return response.status_code, body.get("username", body.get("code"))
+
+
+@pytest.mark.parametrize("mode", ["cache", "db"])
+def test_a_renamed_users_tokens_never_authenticate_the_next_holder_of_the_name(
+    make_user, login, mode
+):
+    with override_settings(SIMPLE_JWT=BY_USERNAME, TOKEN_SESSIONS={"REVOCATION_CHECK": mode}):
+        carol = make_user("carol")
+        bodies = [login(carol), login(carol)]
+        assert me_as(bodies[0]["access"]) == (200, "carol")
+        with catch_signal(signals.user_logged_out_everywhere) as sent:
+            carol.username = "carol2"
+            carol.save()
+        newcomer = make_user("carol")  # someone else signs up with the freed name
+        # Was (cache mode): 200 as the newcomer, the check read the markers of "carol".
+        for body in bodies:
+            assert me_as(body["access"]) == (401, "session_revoked")
+            # Its claim names another user than the session's now.
+            assert refresh(body["refresh"]).json()["code"] == "token_invalid"
+        assert set(DeviceSession.objects.filter(user=carol).values_list(
+            "revoke_reason", flat=True)) == {"user_id_changed"}  # fmt: skip
+        assert (sent[0]["user"], sent[0]["reason"], sent[0]["count"]) == (
+            carol,
+            "user_id_changed",
+            2,
+        )
+        # The newcomer's own login works, and so does the renamed user's.
+        assert me_as(login(newcomer)["access"]) == (200, "carol")
+        assert me_as(login(carol)["access"]) == (200, "carol2")
+        for body in bodies:
+            assert me_as(body["access"]) == (401, "session_revoked")
+
+
+@override_settings(SIMPLE_JWT={"USER_ID_FIELD": "email", "USER_ID_CLAIM": "user_id"})
+def test_a_change_of_the_email_that_is_the_user_id_claim_ends_every_session(make_user, login):
+    carol = make_user("carol")
+    body = login(carol)
+    carol.email = "carol@example.org"
+    carol.save(update_fields=["email"])
+    # The freed address, taken.
+    get_user_model().objects.create_user("mallory", "carol@example.com", PASSWORD)
+    assert me_as(body["access"]) == (401, "session_revoked")
+    (record,) = RevocationRecord.objects.all()
+    assert record.user_claim == "carol@example.com"
+    assert cache.get(revocation.user_key("carol@example.com")) == {
+        "before": record.not_before_ms,
+        "keep": None,
+    }
+
+
+def test_with_the_primary_key_as_claim_a_rename_revokes_nothing_and_costs_nothing(
+    user, login, django_assert_num_queries
+):
+    body = login(user)
+    user.username = "alice2"
+    with django_assert_num_queries(1):  # the UPDATE: no query for the old name
+        user.save()
+    assert me_as(body["access"]) == (200, "alice2")
+    assert refresh(body["refresh"]).status_code == 200
+    assert user_marker(user) is None
+    assert not RevocationRecord.objects.exists()
+    assert DeviceSession.objects.get().revoked_at is None
+
+
+@override_settings(SIMPLE_JWT=BY_USERNAME)
+def test_saves_that_leave_the_claim_alone_revoke_nothing_and_read_it_only_if_they_write_it(
+    user, login, django_assert_num_queries
+):
+    body = login(user)
+    with django_assert_num_queries(1):  # save(update_fields=["last_login"]): the UPDATE
+        update_last_login(None, user)
+    user.first_name = "Alice"
+    with django_assert_num_queries(1):
+        user.save(update_fields=["first_name"])
+    with django_assert_num_queries(2):  # a save of every field reads the old name first
+        user.save()
+    assert me_as(body["access"]) == (200, "alice")
+    assert user_marker(user) is None
+    assert not RevocationRecord.objects.exists()
+
+
+@override_settings(SIMPLE_JWT=BY_USERNAME)
+def test_a_rename_that_fails_leaves_nothing_for_the_next_save(make_user, login):
+    make_user("bob")
+    alice = make_user("alice")
+    body = login(alice)
+    alice.username = "bob"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        alice.save()
+    alice.first_name = "Alice"
+    alice.save(update_fields=["first_name"])  # reads no old name: must revoke nothing
+    assert me_as(body["access"]) == (200, "alice")
+    assert DeviceSession.objects.get().revoked_at is None
+
+
+@override_settings(SIMPLE_JWT=BY_USERNAME)
+def test_a_rename_with_a_deactivation_or_password_change_still_marks_the_old_name(make_user, login):
+    carol = make_user("carol")
+    body = login(carol)
+    carol.username = "carol2"
+    carol.is_active = False
+    carol.set_password(NEW_PASSWORD)
+    carol.save()
+    assert DeviceSession.objects.get().revoke_reason == "user_id_changed"
+    assert cache.get(revocation.user_key("carol"))["keep"] is None
+    make_user("carol")
+    assert me_as(body["access"]) == (401, "session_revoked")
