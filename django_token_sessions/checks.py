@@ -383,3 +383,29 @@ def check_authentication_classes(app_configs: Any = None, **kwargs: Any) -> list
             )
         )
     return messages
+
+
+@register(Tags.security, "token_sessions")
+def check_user_id_field(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The user id claim must name one user for good: the primary key, or a unique field
+    (whose change :func:`~.services.user_id_changed` answers)."""
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import FieldDoesNotExist
+
+    name = jwt_settings().USER_ID_FIELD
+    user_model = get_user_model()
+    try:
+        field = user_model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return []  # "pk", or simplejwt's own error at the first login
+    if getattr(field, "primary_key", False) or getattr(field, "unique", False):
+        return []
+    return [
+        Warning(
+            f"SIMPLE_JWT['USER_ID_FIELD'] is {name!r}, which is not unique on "
+            f"{user_model._meta.label}: a token's user id claim may name several users, "
+            "and a second user given the same value answers to the first one's tokens.",
+            hint="Use the primary key (simplejwt's default, 'id') or a unique field.",
+            id="token_sessions.W011",
+        )
+    ]

@@ -154,3 +154,20 @@ def test_drf_num_proxies_differing_from_ours_warns():
 )
 def test_the_proxy_warning_does_not_hide_the_lifetime_warnings():
     assert ids(NUM_PROXIES=1) == {"token_sessions.W010", "token_sessions.W004"}
+
+
+@pytest.mark.parametrize(
+    ("id_field", "expected"),
+    [
+        ("id", []),
+        ("pk", []),
+        ("username", []),
+        ("email", ["token_sessions.W011"]),  # not unique on auth.User
+        ("first_name", ["token_sessions.W011"]),
+    ],
+)
+def test_the_user_id_field_must_be_unique(id_field, expected):
+    from django_token_sessions.checks import check_user_id_field
+
+    with override_settings(SIMPLE_JWT={"USER_ID_FIELD": id_field}):
+        assert [message.id for message in check_user_id_field()] == expected
