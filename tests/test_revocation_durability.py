@@ -100,35 +100,52 @@ def warm(access: str) -> None:
 # -- the ways a session ends ----------------------------------------------------------------
 
 
-def test_a_revoked_device_stays_refused(make_user):
+@pytest.fixture(params=["flush", pytest.param("redis restart", marks=pytest.mark.redis)])
+def lose(request: pytest.FixtureRequest) -> Callable[[], None]:
+    """How the cache loses its data: ``cache.clear()``, or a real Redis restarted without
+    persistence (the ``redis`` tox env)."""
+    if request.param == "flush":
+        return lose_the_cache
+    server = request.getfixturevalue("restartable_redis")
+
+    def restart() -> None:
+        server.stop()  # SHUTDOWN NOSAVE: every key is gone
+        server.start()
+        assert server.stored_keys() == set()
+        revocation._warm_gate.reset()
+
+    return restart
+
+
+def test_a_revoked_device_stays_refused(make_user, lose):
     alice = make_user("alice")
     this, lost = login(alice), login(alice)
     warm(this["access"])
     response = bearer(this["access"]).delete(f"/api/auth/sessions/{lost['session']['id']}/")
     assert response.status_code == 204
-    assert_refused_after_the_loss(lost["access"])
+    assert_refused_after_the_loss(lost["access"], lose)
     assert probe(this["access"]) == (200, None)
 
 
-def test_a_logged_out_everywhere_user_stays_refused(make_user):
+def test_a_logged_out_everywhere_user_stays_refused(make_user, lose):
     alice = make_user("alice")
     devices = [login(alice) for _ in range(3)]
     warm(devices[0]["access"])
     response = bearer(devices[0]["access"]).post("/api/auth/logout-all/", {}, format="json")
     assert response.status_code == 204
-    assert_refused_after_the_loss(devices[1]["access"])
+    assert_refused_after_the_loss(devices[1]["access"], lose)
     for device in devices:
         assert probe(device["access"]) == (401, "session_revoked")
     assert probe(login(alice)["access"]) == (200, None)  # a login after it is not refused
 
 
-def test_a_deactivated_user_stays_refused(make_user):
+def test_a_deactivated_user_stays_refused(make_user, lose):
     alice = make_user("alice")
     device = login(alice)
     warm(device["access"])
     alice.is_active = False
     alice.save()
-    assert_refused_after_the_loss(device["access"])
+    assert_refused_after_the_loss(device["access"], lose)
 
 
 def test_a_session_row_deleted_while_live_stays_refused(make_user):
