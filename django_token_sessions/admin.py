@@ -187,8 +187,15 @@ def _is_selection(model_admin: admin.ModelAdmin, request: HttpRequest) -> bool:
     return True
 
 
-def _refuse_selection(model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
-    # Django's own words for "no items selected": nothing was changed.
+def _action_on_a_valid_selection(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    respond: Callable[[], HttpResponse | None],
+) -> HttpResponse | None:
+    """``respond()`` (Django's ``response_action``) if every posted id is one the key can
+    hold; else nothing is selected, with Django's own words for it (not a 500)."""
+    if _is_selection(model_admin, request):
+        return respond()
     model_admin.message_user(
         request,
         gettext(
@@ -197,6 +204,7 @@ def _refuse_selection(model_admin: admin.ModelAdmin, request: HttpRequest) -> No
         ),
         messages.WARNING,
     )
+    return None
 
 
 class SessionStatusFilter(admin.SimpleListFilter):
@@ -426,10 +434,10 @@ class DeviceSessionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
     ) -> HttpResponse | None:
         """Django's, but posted ids that are no session ids select nothing (not a 500)."""
-        if not _is_selection(self, request):
-            _refuse_selection(self, request)
-            return None
-        return super().response_action(request, queryset, *args, **kwargs)
+        respond = super().response_action
+        return _action_on_a_valid_selection(
+            self, request, lambda: respond(request, queryset, *args, **kwargs)
+        )
 
     @admin.display(description=_("device"), ordering="device_label")
     def device(self, obj: DeviceSession) -> str:
@@ -761,7 +769,9 @@ class UserSessionsAdminMixin(_UserAdminBase):
         self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
     ) -> HttpResponse | None:
         """Django's, but posted ids that are no user ids select nothing (not a 500)."""
-        if not _is_selection(self, request):
-            _refuse_selection(self, request)
-            return None
-        return super().response_action(request, queryset, *args, **kwargs)
+        respond = super().response_action
+        return _action_on_a_valid_selection(
+            self,
+            request,
+            lambda: respond(request, queryset, *args, **kwargs),
+        )

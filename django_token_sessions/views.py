@@ -8,7 +8,12 @@ import uuid
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.middleware.csrf import get_token
@@ -62,7 +67,7 @@ def _suspicious(exc: SuspiciousOperation) -> TokenSessionError:
     logging.getLogger(f"django.security.{type(exc).__name__}").warning(str(exc))
     if isinstance(exc, RequestDataTooBig):
         return RequestTooLarge()
-    if isinstance(exc, TooManyFieldsSent) or type(exc).__name__ == "TooManyFilesSent":
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
         return RequestTooLarge("Request body has too many fields.")
     return BadRequest()
 
