@@ -135,10 +135,10 @@ def _user_of(payload: dict[str, Any]) -> Any:
     if not is_user_claim(payload.get(api.USER_ID_CLAIM)):
         # Also refuses true and 1.5, which the ORM would read as the user with pk 1.
         raise TokenInvalid(str(_("Token contained no recognizable user identification")))
-    user = services._get_user_by_claim(payload[api.USER_ID_CLAIM])
+    user = services.user_for_claim(payload[api.USER_ID_CLAIM])
     if user is None:
         raise UserNotFound()
-    if not services._user_passes_rule(user):
+    if not services.user_may_authenticate(user):
         raise UserInactive()
     if not _password_hash_matches(payload, user):
         raise TokenInvalid(str(_("The user's password has been changed.")))

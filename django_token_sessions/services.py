@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -47,12 +47,16 @@ __all__ = [
     "create_session",
     "logout",
     "logout_everywhere",
+    "register_refresh_token_exchange",
     "rename_session",
     "revoke_session",
     "revoke_sessions",
     "rotate_refresh_token",
+    "unregister_refresh_token_exchange",
     "user_deleted",
+    "user_for_claim",
     "user_id_changed",
+    "user_may_authenticate",
 ]
 
 
@@ -142,7 +146,9 @@ def _uses_default_user_rule() -> bool:
     return jwt_settings().USER_AUTHENTICATION_RULE is default_user_authentication_rule
 
 
-def _get_user_by_claim(user_id: Any) -> Any:
+def user_for_claim(user_id: Any) -> Any:
+    """The user a token's user id claim names (``SIMPLE_JWT["USER_ID_FIELD"]``), or None
+    if there is none, or the claim cannot name one (a value of the wrong shape)."""
     user_model = get_user_model()
     try:
         return user_model._default_manager.get(**{jwt_settings().USER_ID_FIELD: user_id})
@@ -155,8 +161,37 @@ def _is_users_session(session: DeviceSession, token: SessionRefreshToken) -> boo
     return str(getattr(session.user, jwt_settings().USER_ID_FIELD)) == str(token.user_id)
 
 
-def _user_passes_rule(user: Any) -> bool:
+def user_may_authenticate(user: Any) -> bool:
+    """``SIMPLE_JWT["USER_AUTHENTICATION_RULE"]`` for ``user`` (by default: is active)."""
     return bool(jwt_settings().USER_AUTHENTICATION_RULE(user))
+
+
+#: A refresh-token exchange: given a refresh token that carries no session (no ``sid``
+#: claim), a new session for it, or None if the token is not one this exchange adopts.
+RefreshTokenExchange = Callable[..., "IssuedSession | None"]
+
+_exchanges: list[RefreshTokenExchange] = []
+
+
+def register_refresh_token_exchange(exchange: RefreshTokenExchange) -> None:
+    """Let ``exchange`` adopt refresh tokens that :func:`rotate_refresh_token` refuses for
+    having no session id: it is called as ``exchange(raw_token, client=client)`` and
+    returns an :class:`IssuedSession` for a token it adopts, None for any other (which is
+    then refused as ``token_invalid``). It may raise a
+    :class:`~.exceptions.TokenSessionError` of its own. Registering twice is a no-op.
+
+    The extension point of ``django_token_sessions.contrib.legacy``, which registers its
+    exchange of plain simplejwt tokens from its ``AppConfig.ready()``. Without a
+    registered exchange the refresh path has no code of it.
+    """
+    if exchange not in _exchanges:
+        _exchanges.append(exchange)
+
+
+def unregister_refresh_token_exchange(exchange: RefreshTokenExchange) -> None:
+    """Undo :func:`register_refresh_token_exchange` (a no-op if not registered)."""
+    if exchange in _exchanges:
+        _exchanges.remove(exchange)
 
 
 def rotate_refresh_token(raw_token: Any, *, client: ClientInfo | None = None) -> IssuedSession:
@@ -169,19 +204,30 @@ def rotate_refresh_token(raw_token: Any, *, client: ClientInfo | None = None) ->
     instead of forking the chain. Any other JTI of the session is a replayed token: the
     session is revoked and :class:`~.exceptions.TokenReused` raised.
 
+    A token without a session id goes to the exchanges registered with
+    :func:`register_refresh_token_exchange`, if any.
+
     Raises a :class:`~.exceptions.TokenSessionError` subclass for every refusal.
     """
-    return _rotate(decode_refresh(raw_token), client, retry=True)
+    try:
+        token = decode_refresh(raw_token)
+    except TokenInvalid:
+        for exchange in _exchanges:
+            issued = exchange(raw_token, client=client)
+            if issued is not None:
+                return issued
+        raise
+    return _rotate(token, client, retry=True)
 
 
 def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: bool) -> IssuedSession:
     now = timezone.now()
     user_pk = None
     if not _folds_user_rule():
-        user = _get_user_by_claim(token.user_id)
+        user = user_for_claim(token.user_id)
         if user is None:
             raise UserNotFound()
-        if not _user_passes_rule(user):
+        if not user_may_authenticate(user):
             raise UserInactive()
         user_pk = user.pk
     jti = new_jti()
@@ -313,7 +359,7 @@ def _refresh_refused(
     """Explain why the compare-and-swap matched no row: grace, reuse or a dead session."""
     session = DeviceSession.objects.select_related("user").filter(pk=token.session_id).first()
     if session is None:
-        if _get_user_by_claim(token.user_id) is None:
+        if user_for_claim(token.user_id) is None:
             raise UserNotFound()
         raise SessionNotFound()
     if not _is_users_session(session, token):
@@ -322,7 +368,7 @@ def _refresh_refused(
         raise SessionRevoked()
     if not session.is_active(now):
         raise SessionExpired()
-    if not _user_passes_rule(session.user):
+    if not user_may_authenticate(session.user):
         raise UserInactive()
 
     grace = app_settings.ROTATION_GRACE_PERIOD
