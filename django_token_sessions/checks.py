@@ -10,12 +10,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 from .conf import (
     DEFAULTS,
     IP_ADDRESS_STORAGE_CHOICES,
     REVOCATION_CACHE_FAILURE_CHOICES,
-    REVOCATION_CHECK_CHOICES,
     SAMESITE_CHOICES,
     TRANSPORT_CHOICES,
     access_token_lifetime,
@@ -152,15 +152,26 @@ _PER_PROCESS_CACHES = (
 
 
 def _check_revocation(conf: dict[str, Any]) -> list[CheckMessage]:
+    from .revocation import NoRevocationBackend, RevocationBackend
+    from .revocation.cache import CacheBackend
+
     messages: list[CheckMessage] = []
-    mode = conf["REVOCATION_CHECK"]
-    if mode not in REVOCATION_CHECK_CHOICES:
+    path = conf["REVOCATION_BACKEND"]
+    try:
+        backend_class = import_string(path) if isinstance(path, str) else None
+    except ImportError:
+        backend_class = None
+    if not (isinstance(backend_class, type) and issubclass(backend_class, RevocationBackend)):
         messages.append(
             Error(
-                "TOKEN_SESSIONS['REVOCATION_CHECK'] must be 'cache', 'db' or 'off'.",
+                f"TOKEN_SESSIONS['REVOCATION_BACKEND'] is {path!r}, which is not the dotted "
+                "path of a RevocationBackend subclass.",
+                hint="Use django_token_sessions.revocation.redis.RedisBackend (Redis), "
+                "...cache.CacheBackend (another shared cache) or ...db.DatabaseBackend.",
                 id="token_sessions.E014",
             )
         )
+        backend_class = None
     if conf["REVOCATION_CACHE_FAILURE"] not in REVOCATION_CACHE_FAILURE_CHOICES:
         messages.append(
             Error(
@@ -168,16 +179,18 @@ def _check_revocation(conf: dict[str, Any]) -> list[CheckMessage]:
                 id="token_sessions.E016",
             )
         )
-    if mode != "cache":
-        if mode == "off" and not settings.DEBUG:
-            messages.append(
-                Warning(
-                    "TOKEN_SESSIONS['REVOCATION_CHECK'] is 'off': access tokens of revoked "
-                    "sessions stay valid until they expire.",
-                    hint="Use 'cache' (with a shared cache such as Redis) or 'db'.",
-                    id="token_sessions.W007",
-                )
+    checks_nothing = backend_class is not None and issubclass(backend_class, NoRevocationBackend)
+    if checks_nothing and not settings.DEBUG:
+        messages.append(
+            Warning(
+                "TOKEN_SESSIONS['REVOCATION_BACKEND'] checks nothing: access tokens of "
+                "revoked sessions stay valid until they expire.",
+                hint="Use django_token_sessions.revocation.redis.RedisBackend (with "
+                "Redis) or ...db.DatabaseBackend.",
+                id="token_sessions.W007",
             )
+        )
+    if backend_class is None or not issubclass(backend_class, CacheBackend):
         return messages
     alias = conf["REVOCATION_CACHE"]
     caches_setting = getattr(settings, "CACHES", {}) or {}
@@ -195,8 +208,8 @@ def _check_revocation(conf: dict[str, Any]) -> list[CheckMessage]:
                 f"The revocation cache {alias!r} is a per-process backend "
                 f"({caches_setting[alias].get('BACKEND')}): a revocation made in one worker "
                 "process does not reach the others until the access token expires.",
-                hint="Point REVOCATION_CACHE at a shared cache (django-redis), or set "
-                "REVOCATION_CHECK = 'db'.",
+                hint="Point REVOCATION_CACHE at a shared cache (django-redis), or use "
+                "django_token_sessions.revocation.db.DatabaseBackend.",
                 id="token_sessions.W006",
             )
         )

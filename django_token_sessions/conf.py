@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "REFRESH_COOKIE_SECURE": True,
     "REFRESH_COOKIE_HTTPONLY": True,
     "REFRESH_COOKIE_SAMESITE": "Lax",
-    "REVOCATION_CHECK": "cache",
+    "REVOCATION_BACKEND": "django_token_sessions.revocation.cache.CacheBackend",
     "REVOCATION_CACHE": "default",
     "REVOCATION_CACHE_FAILURE": "db",
     "LOGOUT_ON_PASSWORD_CHANGE": True,
@@ -45,7 +45,6 @@ DEFAULTS: dict[str, Any] = {
 IP_ADDRESS_STORAGE_CHOICES = ("full", "truncated", "none")
 TRANSPORT_CHOICES = ("cookie", "body")
 SAMESITE_CHOICES = ("Lax", "Strict", "None")
-REVOCATION_CHECK_CHOICES = ("cache", "db", "off")
 REVOCATION_CACHE_FAILURE_CHOICES = ("db", "deny")
 SameSite = Literal["Lax", "Strict", "None"]
 
@@ -142,8 +141,8 @@ class Settings:
         return cast(SameSite, str(self._raw("REFRESH_COOKIE_SAMESITE")))
 
     @property
-    def REVOCATION_CHECK(self) -> str:
-        return str(self._raw("REVOCATION_CHECK"))
+    def REVOCATION_BACKEND(self) -> str:
+        return str(self._raw("REVOCATION_BACKEND"))
 
     @property
     def REVOCATION_CACHE(self) -> str:

@@ -240,7 +240,7 @@ _DELETE_BATCH = 500
 
 def _record_horizon() -> datetime:
     """Sessions that ended before this have no access token left to refuse."""
-    from .revocation import marker_lifetime  # the revocation store imports this module
+    from .revocation import marker_lifetime  # the backends import this module
 
     return timezone.now() - timedelta(seconds=marker_lifetime())
 
@@ -255,7 +255,7 @@ def _record_deleted(sessions: DeviceSessionQuerySet) -> list[uuid.UUID]:
     """In the deleting transaction: a record per session of ``sessions``, and after commit
     the markers of those still live (a revoked one has had its marker since its
     revocation). Returns their ids."""
-    from .revocation import get_revocation_store  # the revocation store imports this module
+    from .revocation import get_revocation_backend  # the backends import this module
 
     rows = list(sessions.values_list("pk", "revoked_at"))
     if not rows:
@@ -267,7 +267,7 @@ def _record_deleted(sessions: DeviceSessionQuerySet) -> list[uuid.UUID]:
     live = [pk for pk, revoked_at in rows if revoked_at is None]
     if live:
         transaction.on_commit(
-            lambda: get_revocation_store().sessions_revoked(live), using=sessions.db
+            lambda: get_revocation_backend().sessions_revoked(live), using=sessions.db
         )
     return [pk for pk, _revoked_at in rows]
 

@@ -13,12 +13,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
-from django.db import connections, router, transaction
-from django.db.models import Field
+from django.db import transaction
 from django.db.models.manager import BaseManager
 from django.dispatch import Signal
 from django.utils import timezone
@@ -37,7 +36,8 @@ from .exceptions import (
     UserNotFound,
 )
 from .models import LOOKUP_ERRORS, DeviceSession, RevocationRecord, RevokeReason, model_has_field
-from .revocation import get_revocation_store
+from .revocation import get_revocation_backend
+from .storage import UserCondition, swap_refresh_jti
 from .tokens import SessionRefreshToken, TokenPair, decode_refresh, mint_pair, new_jti
 
 logger = logging.getLogger("django_token_sessions")
@@ -87,7 +87,7 @@ def _notify_revoked(session_ids: Iterable[uuid.UUID], reason: str) -> None:
     if not ids:
         return
     # After commit: a rolled-back revocation must not leave a live session locked out.
-    transaction.on_commit(lambda: get_revocation_store().sessions_revoked(ids))
+    transaction.on_commit(lambda: get_revocation_backend().sessions_revoked(ids))
     _send(signals.session_revoked, session_ids=ids, reason=reason)
 
 
@@ -222,28 +222,41 @@ def rotate_refresh_token(raw_token: Any, *, client: ClientInfo | None = None) ->
 
 def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: bool) -> IssuedSession:
     now = timezone.now()
-    user_pk = None
-    if not _folds_user_rule():
+    api = jwt_settings()
+    if _user_rule_fits_in_the_swap():
+        # The user is matched by the token's claim inside the UPDATE: a signed token whose
+        # sid points at someone else's session never rotates it.
+        owner = UserCondition(
+            user_claim=token.user_id,
+            id_field=api.USER_ID_FIELD,
+            require_active=api.CHECK_USER_IS_ACTIVE
+            and model_has_field(get_user_model(), "is_active"),
+        )
+    else:
         user = user_for_claim(token.user_id)
         if user is None:
             raise UserNotFound()
         if not user_may_authenticate(user):
             raise UserInactive()
-        user_pk = user.pk
+        owner = UserCondition(user_pk=user.pk)
     jti = new_jti()
-    swapped = _compare_and_swap(
-        token,
-        user_pk=user_pk,
-        values={
-            "refresh_jti": jti,
-            "previous_jti": token.jti,
-            "rotated_at": now,
-            "last_seen_at": now,
-            "idle_expires_at": min(now + refresh_token_lifetime(), token.session_expires_at),
-            **({} if client is None else {"ip_address": client.ip_address}),
-        },
-        now=now,
-    )
+    try:
+        swapped = swap_refresh_jti(
+            token.session_id,
+            token.jti,
+            user=owner,
+            values={
+                "refresh_jti": jti,
+                "previous_jti": token.jti,
+                "rotated_at": now,
+                "last_seen_at": now,
+                "idle_expires_at": min(now + refresh_token_lifetime(), token.session_expires_at),
+                **({} if client is None else {"ip_address": client.ip_address}),
+            },
+            now=now,
+        )
+    except LOOKUP_ERRORS as exc:  # a user claim of the wrong shape for the user table
+        raise TokenInvalid() from exc
     if swapped:
         _send(signals.session_rotated, session_id=token.session_id, user_id=token.user_id)
         tokens = mint_pair(
@@ -254,109 +267,35 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
             absolute_expires_at=token.session_expires_at,
         )
         return IssuedSession(token.session_id, token.user_id, tokens)
-    return _refresh_refused(token, now, client, retry=retry)
+    return _grace_or_refuse(token, now, client, retry=retry)
 
 
-def _folds_user_rule() -> bool:
-    """True if the user rule can ride on the rotation UPDATE: simplejwt's default rule
-    ("exists and is active"), and a default user manager that filters nothing (else its
-    own query decides which users exist)."""
+def _user_rule_fits_in_the_swap() -> bool:
+    """True if the user rule can be checked inside the rotation UPDATE: simplejwt's default
+    rule ("exists and is active"), and a default user manager that filters nothing (else
+    its own query decides which users exist)."""
     manager = type(get_user_model()._default_manager)
     return _uses_default_user_rule() and manager.get_queryset is BaseManager.get_queryset
 
 
-def _compare_and_swap(
-    token: SessionRefreshToken, *, user_pk: Any, values: dict[str, Any], now: datetime
-) -> bool:
-    """Write ``values`` to the token's session if it still holds the token's JTI, is not
-    revoked or expired, and belongs to the token's user; True if it did.
-
-    One ``UPDATE``, so of concurrent callers exactly one wins. With ``user_pk`` None the
-    user rule is folded in as an ``EXISTS`` on the user table (a subquery, not a join, so
-    MySQL/MariaDB run one statement too). The SQL is built from model metadata once per
-    shape and reused: the ORM rebuilt and recompiled the same statement on every refresh,
-    which cost more than running it (see benchmarks/RESULTS.md).
-    """
-    alias = router.db_for_write(DeviceSession)
-    connection = connections[alias]
-    api = jwt_settings()
-
-    def prep(model: Any, name: str, value: Any) -> Any:
-        return _field(model, name).get_db_prep_value(value, connection)
-
-    params = [prep(DeviceSession, name, value) for name, value in values.items()]
-    when = prep(DeviceSession, "idle_expires_at", now)
-    params += [prep(DeviceSession, "pk", token.session_id), token.jti, when, when]
-    check_active = False
-    if user_pk is None:
-        user_model = get_user_model()
-        try:
-            # The token's user claim must name the session's user: a signed token whose
-            # sid points at someone else's session never rotates it.
-            params.append(prep(user_model, api.USER_ID_FIELD, token.user_id))
-        except LOOKUP_ERRORS as exc:
-            raise TokenInvalid() from exc
-        check_active = api.CHECK_USER_IS_ACTIVE and model_has_field(user_model, "is_active")
-        if check_active:
-            params.append(True)
-    else:
-        params.append(prep(DeviceSession, "user", user_pk))
-    sql = _swap_sql(alias, tuple(values), fold_user=user_pk is None, check_active=check_active)
-    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return bool(cursor.rowcount == 1)
+def _replaced_within_grace(session: DeviceSession, jti: str, now: datetime) -> bool:
+    """True if ``jti`` is the token the session's last rotation replaced, inside
+    ``ROTATION_GRACE_PERIOD``."""
+    grace = app_settings.ROTATION_GRACE_PERIOD
+    return (
+        jti == session.previous_jti
+        and session.rotated_at is not None
+        and grace.total_seconds() > 0
+        and now - session.rotated_at <= grace
+    )
 
 
-def _field(model: Any, name: str) -> Field[Any, Any]:
-    """A concrete field of ``model`` by name, ``"pk"`` included."""
-    return cast("Field[Any, Any]", model._meta.pk if name == "pk" else model._meta.get_field(name))
-
-
-_SWAP_SQL: dict[tuple[Any, ...], str] = {}
-
-
-def _swap_sql(alias: str, columns: tuple[str, ...], *, fold_user: bool, check_active: bool) -> str:
-    """The compare-and-swap statement of :func:`_compare_and_swap` for one shape."""
-    user_model, id_field = get_user_model(), jwt_settings().USER_ID_FIELD
-    key = (alias, columns, fold_user, check_active, user_model._meta.label, id_field)
-    sql = _SWAP_SQL.get(key)
-    if sql is None:
-        qn = connections[alias].ops.quote_name
-        table = qn(DeviceSession._meta.db_table)
-
-        def column(model: Any, name: str) -> str:
-            return qn(str(_field(model, name).column))
-
-        def ours(name: str) -> str:
-            return f"{table}.{column(DeviceSession, name)}"
-
-        if fold_user:
-            users = (
-                f"EXISTS (SELECT 1 FROM {qn(user_model._meta.db_table)} U0"  # noqa: S608
-                f" WHERE U0.{column(user_model, 'pk')} = {ours('user')}"
-                f" AND U0.{column(user_model, id_field)} = %s"
-                + (f" AND U0.{column(user_model, 'is_active')} = %s" if check_active else "")
-                + ")"
-            )
-        else:
-            users = f"{ours('user')} = %s"
-        # Only quoted identifiers from model metadata are in the SQL; values are parameters.
-        sql = (
-            f"UPDATE {table} SET "  # noqa: S608
-            + ", ".join(f"{column(DeviceSession, name)} = %s" for name in columns)
-            + f" WHERE {ours('pk')} = %s AND {ours('refresh_jti')} = %s"
-            + f" AND {ours('revoked_at')} IS NULL"
-            + f" AND {ours('idle_expires_at')} > %s AND {ours('absolute_expires_at')} > %s"
-            + f" AND {users}"
-        )
-        _SWAP_SQL[key] = sql
-    return sql
-
-
-def _refresh_refused(
+def _grace_or_refuse(
     token: SessionRefreshToken, now: datetime, client: ClientInfo | None, *, retry: bool
 ) -> IssuedSession:
-    """Explain why the compare-and-swap matched no row: grace, reuse or a dead session."""
+    """After a swap that matched no row: the session's current pair again for a token
+    replaced inside the grace window; otherwise the refusal that explains why (a replay
+    revokes the session)."""
     session = DeviceSession.objects.select_related("user").filter(pk=token.session_id).first()
     if session is None:
         if user_for_claim(token.user_id) is None:
@@ -371,13 +310,7 @@ def _refresh_refused(
     if not user_may_authenticate(session.user):
         raise UserInactive()
 
-    grace = app_settings.ROTATION_GRACE_PERIOD
-    if (
-        token.jti == session.previous_jti
-        and session.rotated_at is not None
-        and grace.total_seconds() > 0
-        and now - session.rotated_at <= grace
-    ):
+    if _replaced_within_grace(session, token.jti, now):
         # Two tabs (or a retry after a lost response) refreshed with the same token: hand
         # out the session's current JTI again. Both end up holding the one valid token,
         # so no second chain is born; the window is short so a thief cannot rely on it.
@@ -463,14 +396,7 @@ def logout(raw_refresh: Any) -> bool:
     if not _is_users_session(session, token):
         # A token naming another user's session must not end it, nor revoke it as a replay.
         raise TokenInvalid()
-    grace = app_settings.ROTATION_GRACE_PERIOD
-    just_replaced = (
-        token.jti == session.previous_jti
-        and session.rotated_at is not None
-        and grace.total_seconds() > 0
-        and now - session.rotated_at <= grace
-    )
-    if token.jti == session.refresh_jti or just_replaced:
+    if token.jti == session.refresh_jti or _replaced_within_grace(session, token.jti, now):
         return revoke_session(session.pk, reason=RevokeReason.LOGOUT)
     if _revoke_for_reuse(session.pk, token, now):
         raise TokenReused()
@@ -486,7 +412,7 @@ def _mark_user_revoked(user: Any, keep_session_id: Any = None) -> None:
         # Taken at commit, after the UPDATE: every token minted before it (iat_ms is set
         # before a session's row is written or swapped) is older than the marker.
         before_ms = int(time.time() * 1000)
-        get_revocation_store().user_revoked(user_claim, before_ms, keep_session_id)
+        get_revocation_backend().user_revoked(user_claim, before_ms, keep_session_id)
 
     transaction.on_commit(mark)
 
@@ -542,7 +468,7 @@ def _record_claim_revoked(user_claim: Any, *, using: str | None) -> None:
         user_claim=str(user_claim), not_before_ms=before_ms
     )
     transaction.on_commit(
-        lambda: get_revocation_store().user_revoked(user_claim, before_ms, None), using=using
+        lambda: get_revocation_backend().user_revoked(user_claim, before_ms, None), using=using
     )
 
 

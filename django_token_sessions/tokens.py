@@ -186,9 +186,6 @@ class SessionAccessToken(_SessionToken):
     """A short-lived access token bound to a device session."""
 
     token_type = "access"
-    #: Set by the authentication class when the session check is still to be done by its
-    #: user query (``REVOCATION_CHECK = "db"``).
-    _session_check_pending: bool = False
 
     @property
     def issued_at_ms(self) -> int:

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from tests.utils import FIREFOX_LINUX, PASSWORD
 
 IN_CI = bool(os.environ.get("CI"))
-#: revocation.RESYNC_INTERVAL during a test: ~30 years, longer than any test, even one
+#: CacheBackend.resync_interval during a test: ~30 years, longer than any test, even one
 #: that moves the clock.
 NO_RESYNC = 1e9
 _SERVICES = {"postgres": ("127.0.0.1", 5432), "mariadb": ("127.0.0.1", 3306)}
@@ -114,15 +114,17 @@ def _clear_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     missing marker from the database behind the test's back); the tests of the rebuild
     ask for it. ``@pytest.mark.cold_revocation_cache`` starts without the readiness key.
     """
-    from django_token_sessions import revocation
+    from django_token_sessions.revocation import get_revocation_backend
+    from django_token_sessions.revocation.cache import READY_KEY, CacheBackend
     from tests.counting_cache import CALLS
 
     cache.clear()
-    revocation._warm_gate.reset()  # each test may rebuild its revocation cache at once
-    revocation._suspects.clear()
-    monkeypatch.setattr(revocation, "RESYNC_INTERVAL", NO_RESYNC)
+    # Forget the failures and rebuild attempts of earlier tests: each test may rebuild its
+    # revocation cache at once.
+    get_revocation_backend().reset()
+    monkeypatch.setattr(CacheBackend, "resync_interval", NO_RESYNC)
     if request.node.get_closest_marker("cold_revocation_cache") is None:
-        cache.set(revocation.READY_KEY, time.time(), timeout=None)
+        cache.set(READY_KEY, time.time(), timeout=None)
     CALLS.clear()
 
 

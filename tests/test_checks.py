@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from django_token_sessions.checks import check_settings
+from tests.utils import BACKENDS
 
 COOKIE_MW = "django_token_sessions.middleware.RefreshTokenCookieMiddleware"
 
@@ -52,7 +53,10 @@ def test_not_a_dict():
             "token_sessions.E010",
         ),
         ({"REFRESH_TOKEN_TRANSPORT": "header"}, "token_sessions.E011"),
-        ({"REVOCATION_CHECK": "redis"}, "token_sessions.E014"),
+        ({"REVOCATION_BACKEND": "redis"}, "token_sessions.E014"),
+        ({"REVOCATION_BACKEND": "django_token_sessions.revocation.Nope"}, "token_sessions.E014"),
+        ({"REVOCATION_BACKEND": "django_token_sessions.conf.Settings"}, "token_sessions.E014"),
+        ({"REVOCATION_BACKEND": 42}, "token_sessions.E014"),
         ({"REVOCATION_CACHE": "nope"}, "token_sessions.E015"),
         ({"REVOCATION_CACHE_FAILURE": "open"}, "token_sessions.E016"),
         ({"ROTATION_GRACE_PERIOD": timedelta(minutes=5)}, "token_sessions.W002"),
@@ -112,7 +116,7 @@ def test_checks_run_through_manage_py_check():
 def test_per_process_revocation_cache_warns_outside_debug(backend):
     with override_settings(CACHES={"default": {"BACKEND": backend}}):
         assert ids() == {"token_sessions.W006"}
-        assert ids(REVOCATION_CHECK="db") == set()
+        assert ids(REVOCATION_BACKEND=BACKENDS["db"]) == set()
 
 
 @override_settings(
@@ -130,7 +134,7 @@ def test_shared_revocation_cache_is_fine():
 
 @override_settings(DEBUG=False)
 def test_revocation_check_off_warns():
-    assert ids(REVOCATION_CHECK="off") == {"token_sessions.W007"}
+    assert ids(REVOCATION_BACKEND=BACKENDS["off"]) == {"token_sessions.W007"}
 
 
 @pytest.mark.parametrize("rate", [None, "20/hour", "1/s", "100/day"])

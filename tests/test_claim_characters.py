@@ -33,7 +33,7 @@ from tests.test_hostile_tokens import (
     sign,
     snapshot,
 )
-from tests.utils import bearer, catch_signal
+from tests.utils import BACKENDS, bearer, catch_signal
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +128,7 @@ def assert_refused_quietly(send: Any, raw: str, status: int, code: str) -> None:
 def test_bad_characters_in_a_signed_claim_are_token_invalid(
     settings, alice, claim, value, endpoint, check
 ):
-    settings.TOKEN_SESSIONS = {"REVOCATION_CHECK": check}
+    settings.TOKEN_SESSIONS = {"REVOCATION_BACKEND": BACKENDS[check]}
     send, kind = ENDPOINTS[endpoint]
     forged = claims(alice[kind])
     forged[claim] = value

@@ -50,7 +50,7 @@ from rest_framework.test import APIClient
 
 from django_token_sessions import legacy
 from django_token_sessions.models import DeviceSession, RevokeReason
-from django_token_sessions.revocation import RESYNC_INTERVAL
+from django_token_sessions.revocation.cache import CacheBackend
 from tests.conftest import require_service
 from tests.gunicorn_example import (
     example_database,
@@ -68,7 +68,7 @@ HTTP_TIMEOUT = 15
 #: How long each phase of the Redis outage lasts (before, during, after), in seconds.
 PHASE = 1.5
 #: After Redis restarts, "deny" may refuse until the cache is rebuilt: a rebuild is tried
-#: at most once a second per process (revocation.WARM_INTERVAL), and since 72e429d every
+#: at most once a second per process (CacheBackend.retry_interval), and since 72e429d every
 #: worker that saw the outage rebuilds once more itself, one at a time (measured: up to
 #: 3.5 s with 4 workers on 2 CPUs). The bound the test holds the library to.
 WARM_UP = 6.0
@@ -662,7 +662,7 @@ def test_a_revocation_during_a_redis_network_cut_is_enforced_after_it_heals(
     # is cut: the revocation's marker write is lost, and nothing looks wrong once the cut
     # heals. The worker that saw the failure answers from the database; the others miss
     # the marker until the markers are rebuilt, which happens once the last rebuild is
-    # RESYNC_INTERVAL old. Before that fix, the token passed until it expired.
+    # CacheBackend.resync_interval old. Before that fix, the token passed until it expired.
     partition = Partition(own_redis.port)
     try:
         redis_url = f"redis://127.0.0.1:{partition.port}/0"
@@ -684,7 +684,7 @@ def test_a_revocation_during_a_redis_network_cut_is_enforced_after_it_heals(
             healed = time.monotonic()
 
             assert any(key.endswith(":token_sessions:ready") for key in own_redis.stored_keys())
-            enforced_by = healed + RESYNC_INTERVAL + WARM_UP
+            enforced_by = healed + CacheBackend.resync_interval + WARM_UP
             seen: list[tuple[float, int, str | None]] = []
             while time.monotonic() < enforced_by + PHASE:
                 start = time.monotonic()

@@ -61,7 +61,7 @@ import tests.urls
 from django_token_sessions.authentication import SessionJWTAuthentication
 from django_token_sessions.legacy import LegacyJWTAuthentication
 from django_token_sessions.models import DeviceSession
-from tests.utils import bearer, refresh
+from tests.utils import BACKENDS, bearer, refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -373,7 +373,7 @@ def test_forged_access_token_with_the_database_revocation_check(
     settings, alice, channel, forge, code
 ):
     # REVOCATION_CHECK="db" checks the session in the user query: another code path.
-    settings.TOKEN_SESSIONS = {"REVOCATION_CHECK": "db"}
+    settings.TOKEN_SESSIONS = {"REVOCATION_BACKEND": BACKENDS["db"]}
     raw = forge(claims(alice["access"]))
     assert_refused(channel, raw, 401, code)
     assert_still_works(alice)

@@ -20,8 +20,11 @@ from rest_framework.request import Request
 from django_token_sessions import revocation, services
 from django_token_sessions.authentication import SessionJWTAuthentication
 from django_token_sessions.models import DeviceSession, RevocationRecord
+from django_token_sessions.revocation import cache as markers
+from django_token_sessions.revocation import get_revocation_backend
+from django_token_sessions.revocation.cache import CacheBackend
 from tests.conftest import require_service
-from tests.utils import bearer
+from tests.utils import BACKENDS, bearer, rebuild_may_run_now
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +42,7 @@ def test_revoking_one_device_writes_one_marker_after_commit(user, login, cache_c
     services.revoke_session(phone["session"]["id"], reason="admin")
 
     assert cache_calls == ["set_many"]
-    assert cache.get(revocation.session_key(phone["session"]["id"])) == 1
+    assert cache.get(markers.session_key(phone["session"]["id"])) == 1
     assert me(phone["access"]) == (401, "session_revoked")
     assert me(laptop["access"]) == (200, None)
 
@@ -56,7 +59,7 @@ def test_logout_everywhere_is_one_update_and_one_cache_write(
         assert services.logout_everywhere(user) == sessions
 
     assert cache_calls == ["set"]
-    assert cache.get(revocation.user_key(user.pk))["keep"] is None
+    assert cache.get(markers.user_key(user.pk))["keep"] is None
     for issued in (bodies[0], bodies[-1]):
         assert me(issued.tokens.access) == (401, "session_revoked")
     assert me(bob["access"]) == (200, None)
@@ -68,7 +71,7 @@ def test_logout_others_keeps_this_device_and_new_logins_work(user, login):
         "/api/auth/logout-all/", {"scope": "others"}, format="json"
     )
     assert response.status_code == 204
-    assert cache.get(revocation.user_key(user.pk))["keep"] == this["session"]["id"]
+    assert cache.get(markers.user_key(user.pk))["keep"] == this["session"]["id"]
     assert me(this["access"]) == (200, None)
     assert me(other["access"]) == (401, "session_revoked")
     # A login right after the marker (same second, even) is not caught by it.
@@ -98,7 +101,7 @@ def test_rolled_back_revocation_writes_no_marker(user, login, cache_calls):
 def periodic_resync(monkeypatch):
     """The periodic rebuild every 5 s, as in production (conftest keeps it from running
     during the other tests)."""
-    monkeypatch.setattr(revocation, "RESYNC_INTERVAL", 5.0)
+    monkeypatch.setattr(CacheBackend, "resync_interval", 5.0)
 
 
 def test_lost_cache_is_rebuilt_from_the_database(user, login, django_assert_num_queries):
@@ -108,14 +111,14 @@ def test_lost_cache_is_rebuilt_from_the_database(user, login, django_assert_num_
 
     # Not trusted while cold: the database answers, and the markers are rebuilt...
     assert me(body["access"]) == (401, "session_revoked")
-    assert cache.get(revocation.session_key(body["session"]["id"])) == 1
+    assert cache.get(markers.session_key(body["session"]["id"])) == 1
     # ...after which checks are cache-only again.
     with django_assert_num_queries(1):  # the user query only
         assert me(other["access"]) == (200, None)
     assert me(body["access"]) == (401, "session_revoked")
 
 
-@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "off"})
+@override_settings(TOKEN_SESSIONS={"REVOCATION_BACKEND": BACKENDS["off"]})
 def test_off_is_the_stateless_baseline(user, login, django_assert_num_queries):
     body = login(user)
     services.logout_everywhere(user)
@@ -124,7 +127,7 @@ def test_off_is_the_stateless_baseline(user, login, django_assert_num_queries):
         assert me(body["access"]) == (200, None)
 
 
-@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
+@override_settings(TOKEN_SESSIONS={"REVOCATION_BACKEND": BACKENDS["db"]})
 def test_db_mode_refuses_on_the_next_request(user, login):
     body = login(user)
     DeviceSession.objects.update(revoked_at="2026-01-01T00:00:00Z", revoke_reason="admin")
@@ -138,7 +141,7 @@ class _OwnUserLookup(SessionJWTAuthentication):
         return get_user_model().objects.get(pk=validated_token["user_id"])
 
 
-@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
+@override_settings(TOKEN_SESSIONS={"REVOCATION_BACKEND": BACKENDS["db"]})
 def test_db_mode_checks_the_session_even_when_get_user_is_overridden(user, login, rf):
     body = login(user)
     request = Request(rf.get("/", HTTP_AUTHORIZATION=f"Bearer {body['access']}"))
@@ -171,7 +174,7 @@ def test_get_validated_token_alone_checks_the_session(user, login):
     assert caught.value.detail["code"] == "session_revoked"
 
 
-@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
+@override_settings(TOKEN_SESSIONS={"REVOCATION_BACKEND": BACKENDS["db"]})
 def test_db_mode_refuses_a_session_of_another_user(user, make_user, login):
     body = login(user)
     other = make_user("mallory")
@@ -191,10 +194,10 @@ def test_marker_lifetime_covers_the_access_token_and_leeway(user, login, leeway)
         override_settings(SIMPLE_JWT={"LEEWAY": leeway}),
         time_machine.travel(start, tick=False) as clock,
     ):
-        assert revocation.CacheRevocationStore("default").ttl() == ttl
+        assert revocation.marker_lifetime() == ttl
         revoked, control = login(user), login(user)
         services.revoke_session(revoked["session"]["id"], reason="admin")
-        key = revocation.session_key(revoked["session"]["id"])
+        key = markers.session_key(revoked["session"]["id"])
 
         # The last instant a token minted with the revoked one passes its own checks
         # (exp + leeway, less 1 ms): the marker is still there, and is what refuses it.
@@ -226,7 +229,7 @@ def test_a_user_claim_the_cache_cannot_key_as_is_is_checked_by_the_cache_alone(
 ):
     # Was: the check's read raised, the cache was taken for unusable, and every request of
     # that user went to the database and queued a rebuild.
-    monkeypatch.setattr(revocation, "_failure_log", revocation._RateLimitedLog())
+    get_revocation_backend().reset()  # its warnings are rate-limited
     user = make_user("a b" if id_field == "username" else "carol")
     if id_field == "email":
         user.email = claim
@@ -246,7 +249,7 @@ def test_a_user_claim_the_cache_cannot_key_as_is_is_checked_by_the_cache_alone(
         response = bearer(this["access"]).post("/api/auth/logout-all/", {}, format="json")
         assert response.status_code == 204
         # The "not before" marker, under the hashed key the check reads...
-        key = revocation.user_key(claim)
+        key = markers.user_key(claim)
         assert key.startswith("token_sessions:revoked_user:s:")
         assert cache.get(key)["keep"] is None
         # ...is what refuses the tokens: the cache answers, the database is not asked.
@@ -261,11 +264,11 @@ def test_user_keys_depend_on_the_claims_text_and_fit_memcached():
 
     # An integer claim keeps its readable key; a record holds it as text: the same key.
     readable = "token_sessions:revoked_user:42"
-    assert revocation.user_key(42) == revocation.user_key("42") == readable
+    assert markers.user_key(42) == markers.user_key("42") == readable
     uid = uuid.uuid4()
-    assert revocation.user_key(uid) == revocation.user_key(str(uid))
+    assert markers.user_key(uid) == markers.user_key(str(uid))
     claims = ["a b", "carol", "Carol", "zürich", "山田" * 75, "x" * 255, str(uid), "42 "]
-    keys = [revocation.user_key(claim) for claim in claims]
+    keys = [markers.user_key(claim) for claim in claims]
     assert len(set(keys)) == len(claims)
     for key in keys:
         assert key.startswith("token_sessions:revoked_user:s:")
@@ -370,7 +373,7 @@ def test_real_redis_round_trip(user, login, real_redis, django_assert_num_querie
     services.logout_everywhere(user)
     with django_assert_num_queries(1):
         assert me(other["access"]) == (401, "session_revoked")
-    assert real_redis.ttl(revocation.session_key(body["session"]["id"])) <= 15 * 60 + 1
+    assert real_redis.ttl(markers.session_key(body["session"]["id"])) <= 15 * 60 + 1
 
 
 def _record_redis(monkeypatch, cache_backend, events):
@@ -445,7 +448,7 @@ def test_real_redis_flushed_mid_run_is_rebuilt(user, login, real_redis):
     real_redis.clear()
     assert me(body["access"]) == (401, "session_revoked")
     assert me(other["access"]) == (200, None)
-    assert real_redis.get(revocation.session_key(body["session"]["id"])) == 1
+    assert real_redis.get(markers.session_key(body["session"]["id"])) == 1
 
 
 def test_an_outage_costs_one_query_per_request_not_a_rebuild_each_time(
@@ -479,11 +482,11 @@ def test_the_rebuild_writes_the_markers_of_the_revocation_records(user, login):
         user_claim="carol", not_before_ms=2_000, created_at=now - timedelta(seconds=1)
     )
 
-    assert revocation.CacheRevocationStore("default").warm() is True
+    assert CacheBackend().rebuild() is True
 
-    assert cache.get(revocation.session_key(recent)) == 1
-    assert cache.get(revocation.session_key(old)) is None
-    assert cache.get(revocation.user_key("carol")) == {"before": 2_000, "keep": None}
+    assert cache.get(markers.session_key(recent)) == 1
+    assert cache.get(markers.session_key(old)) is None
+    assert cache.get(markers.user_key("carol")) == {"before": 2_000, "keep": None}
 
 
 def test_the_periodic_rebuild_rewrites_recent_records(user, login, periodic_resync):
@@ -491,20 +494,20 @@ def test_the_periodic_rebuild_rewrites_recent_records(user, login, periodic_resy
     assert me(live["access"]) == (200, None)
     deleted = uuid.uuid4()
     RevocationRecord.objects.create(session_id=deleted)  # its marker write was lost
-    last_rebuild = cache.get(revocation.READY_KEY)
-    cache.set(revocation.READY_KEY, last_rebuild - revocation.RESYNC_INTERVAL, timeout=None)
+    last_rebuild = cache.get(markers.READY_KEY)
+    cache.set(markers.READY_KEY, last_rebuild - CacheBackend.resync_interval, timeout=None)
     assert me(live["access"]) == (200, None)  # this request runs the periodic rebuild
-    assert cache.get(revocation.session_key(deleted)) == 1
+    assert cache.get(markers.session_key(deleted)) == 1
 
 
 @pytest.mark.cold_revocation_cache
 def test_one_rebuild_at_a_time(user, login):
-    store = revocation.CacheRevocationStore("default")
-    cache.add(revocation.WARMING_KEY, 1, timeout=30)  # another process is rebuilding
-    assert store.warm() is False
-    assert revocation.READY_KEY not in cache.get_many([revocation.READY_KEY])
-    cache.delete(revocation.WARMING_KEY)
-    assert store.warm() is True
+    store = CacheBackend()
+    cache.add(markers.REBUILDING_KEY, 1, timeout=30)  # another process is rebuilding
+    assert store.rebuild() is False
+    assert markers.READY_KEY not in cache.get_many([markers.READY_KEY])
+    cache.delete(markers.REBUILDING_KEY)
+    assert store.rebuild() is True
 
 
 # -- a marker lost while the cache looked healthy ------------------------------------------
@@ -530,14 +533,14 @@ def test_a_process_whose_marker_write_failed_rebuilds_before_trusting_the_cache(
     heal = _lose_the_next_writes(monkeypatch)
     services.revoke_session(body["session"]["id"], reason="admin")  # marker write fails
     heal()
-    assert revocation.READY_KEY in cache.get_many([revocation.READY_KEY])  # still "ready"
+    assert markers.READY_KEY in cache.get_many([markers.READY_KEY])  # still "ready"
     # Refused at once: from the database while this process may not rebuild yet (at most
     # once a second), then by the rebuilt markers, which every process reads.
     assert me(body["access"]) == (401, "session_revoked")
-    revocation._warm_gate.reset()
+    rebuild_may_run_now()
     assert me(body["access"]) == (401, "session_revoked")
-    assert cache.get(revocation.session_key(body["session"]["id"])) == 1
-    assert "default" not in revocation._suspects
+    assert cache.get(markers.session_key(body["session"]["id"])) == 1
+    assert get_revocation_backend().failed_since is None
     assert me(other["access"]) == (200, None)
 
 
@@ -549,16 +552,16 @@ def test_other_processes_see_a_lost_marker_within_the_resync_interval(
     heal = _lose_the_next_writes(monkeypatch)
     services.revoke_session(body["session"]["id"], reason="admin")
     heal()
-    revocation._suspects.clear()  # a process that did not see the failure
-    revocation._warm_gate.reset()
+    get_revocation_backend().reset()  # a process that did not see the failure
+    rebuild_may_run_now()
     # Until the last rebuild is RESYNC_INTERVAL old, that process trusts the cache...
     assert me(body["access"]) == (200, None)
     # ...then the request that finds it older rebuilds the markers first.
-    last_rebuild = cache.get(revocation.READY_KEY)
-    cache.set(revocation.READY_KEY, last_rebuild - revocation.RESYNC_INTERVAL, timeout=None)
-    revocation._warm_gate.reset()
+    last_rebuild = cache.get(markers.READY_KEY)
+    cache.set(markers.READY_KEY, last_rebuild - CacheBackend.resync_interval, timeout=None)
+    rebuild_may_run_now()
     assert me(body["access"]) == (401, "session_revoked")
-    assert cache.get(revocation.READY_KEY) >= last_rebuild
+    assert cache.get(markers.READY_KEY) >= last_rebuild
 
 
 def test_a_fresh_cache_costs_one_round_trip_and_no_rebuild(user, login, cache_calls):
@@ -578,16 +581,16 @@ def test_a_rebuild_by_another_process_after_the_failure_is_trusted(
     heal = _lose_the_next_writes(monkeypatch)
     services.revoke_session(body["session"]["id"], reason="admin")
     heal()
-    assert "default" in revocation._suspects
+    assert get_revocation_backend().failed_since is not None
     # Another worker rebuilds the markers after our failed write...
-    cache.set(revocation.session_key(body["session"]["id"]), 1)
-    cache.set(revocation.READY_KEY, revocation._suspects.since("default") + 0.001, timeout=None)
+    cache.set(markers.session_key(body["session"]["id"]), 1)
+    cache.set(markers.READY_KEY, get_revocation_backend().failed_since + 0.001, timeout=None)
     cache_calls.clear()
     # ...so this worker trusts the cache again at once: no database, no rebuild of its own.
     with django_assert_num_queries(1):  # the user query only: no fallback, no rebuild
         assert me(body["access"]) == (401, "session_revoked")
     assert cache_calls == ["get_many"]
-    assert "default" not in revocation._suspects
+    assert get_revocation_backend().failed_since is None
 
 
 def test_the_periodic_rebuild_rewrites_only_recent_revocations(user, login, periodic_resync):
@@ -598,28 +601,28 @@ def test_the_periodic_rebuild_rewrites_only_recent_revocations(user, login, peri
         revoked_at=now - timedelta(minutes=10), revoke_reason="admin"
     )
     DeviceSession.objects.filter(pk=recent["session"]["id"]).update(
-        revoked_at=now - timedelta(seconds=revocation.RESYNC_MARGIN / 2), revoke_reason="admin"
+        revoked_at=now - timedelta(seconds=CacheBackend.resync_margin / 2), revoke_reason="admin"
     )  # both revoked without their markers, as if the writes were lost
-    last_rebuild = cache.get(revocation.READY_KEY)
-    cache.set(revocation.READY_KEY, last_rebuild - revocation.RESYNC_INTERVAL, timeout=None)
-    revocation._warm_gate.reset()  # a second later
+    last_rebuild = cache.get(markers.READY_KEY)
+    cache.set(markers.READY_KEY, last_rebuild - CacheBackend.resync_interval, timeout=None)
+    rebuild_may_run_now()  # a second later
     assert me(live["access"]) == (200, None)  # this request runs the periodic rebuild
-    assert cache.get(revocation.session_key(recent["session"]["id"])) == 1
+    assert cache.get(markers.session_key(recent["session"]["id"])) == 1
     # Older than the previous rebuild minus the margin: a full rebuild's business, not this one.
-    assert cache.get(revocation.session_key(old["session"]["id"])) is None
-    assert cache.get(revocation.READY_KEY) >= last_rebuild
+    assert cache.get(markers.session_key(old["session"]["id"])) is None
+    assert cache.get(markers.READY_KEY) >= last_rebuild
 
 
 def test_a_rebuild_that_fails_half_way_releases_its_lock(user, login, monkeypatch):
-    store = revocation.CacheRevocationStore("default")
+    store = CacheBackend()
 
     def fail(*args, **kwargs):
         raise ConnectionError("network cut")
 
     monkeypatch.setattr(caches["default"], "set", fail)
-    assert store.warm() is False
-    assert cache.get(revocation.WARMING_KEY) is None
+    assert store.rebuild() is False
+    assert cache.get(markers.REBUILDING_KEY) is None
     monkeypatch.undo()
-    cache.add(revocation.WARMING_KEY, 1, timeout=30)  # another process's lock...
-    assert store.warm() is False
-    assert cache.get(revocation.WARMING_KEY) == 1  # ...is left alone
+    cache.add(markers.REBUILDING_KEY, 1, timeout=30)  # another process's lock...
+    assert store.rebuild() is False
+    assert cache.get(markers.REBUILDING_KEY) == 1  # ...is left alone

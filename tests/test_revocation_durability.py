@@ -29,8 +29,9 @@ from rest_framework.test import APIClient
 from django_token_sessions import revocation, services
 from django_token_sessions.conf import app_settings
 from django_token_sessions.models import DeviceSession, RevocationRecord
+from django_token_sessions.revocation import cache as markers
 from tests.conftest import require_service
-from tests.utils import PASSWORD, bearer
+from tests.utils import PASSWORD, bearer, rebuild_may_run_now
 
 pytestmark = pytest.mark.django_db
 
@@ -61,14 +62,14 @@ def store_cache() -> Any:
 
 
 def is_ready() -> bool:
-    return revocation.READY_KEY in store_cache().get_many([revocation.READY_KEY])
+    return markers.READY_KEY in store_cache().get_many([markers.READY_KEY])
 
 
 def lose_the_cache() -> None:
     """What a Redis flush does: no markers, no readiness key. A second later, as far as
     this process's rebuild rate limit is concerned."""
     store_cache().clear()
-    revocation._warm_gate.reset()
+    rebuild_may_run_now()
 
 
 def assert_refused_after_the_loss(access: str, lose: Callable[[], None] = lose_the_cache) -> None:
@@ -112,7 +113,7 @@ def lose(request: pytest.FixtureRequest) -> Callable[[], None]:
         server.stop()  # SHUTDOWN NOSAVE: every key is gone
         server.start()
         assert server.stored_keys() == set()
-        revocation._warm_gate.reset()
+        rebuild_may_run_now()
 
     return restart
 
@@ -187,7 +188,7 @@ def test_rows_deleted_after_a_logout_everywhere_stay_refused(make_user):
 @pytest.mark.parametrize("username", ["carol", "carol smith"])
 def test_a_deleted_users_token_never_authenticates_a_newcomer_after_a_flush(make_user, username):
     # "carol smith": a claim that is no valid cache key as is; the rebuild writes the
-    # record's marker under the key the check reads (revocation.user_key).
+    # record's marker under the key the check reads (markers.user_key).
     old = login(make_user(username))
     warm(old["access"])
     with committed():
@@ -260,9 +261,9 @@ def test_deleting_sessions_records_those_whose_tokens_may_still_be_presented(
     # The sessions that were not revoked get their marker now; a revoked one has had its
     # own since its revocation (none here: revoked by a bare update).
     assert cache_calls == ["set_many"]
-    assert cache.get(revocation.session_key(live)) == 1
-    assert cache.get(revocation.session_key(expired_lately)) == 1
-    assert cache.get(revocation.session_key(revoked_lately)) is None
+    assert cache.get(markers.session_key(live)) == 1
+    assert cache.get(markers.session_key(expired_lately)) == 1
+    assert cache.get(markers.session_key(revoked_lately)) is None
 
 
 def test_a_session_deleted_by_itself_is_recorded_too(make_user):
@@ -272,7 +273,7 @@ def test_a_session_deleted_by_itself_is_recorded_too(make_user):
     with committed():
         session.delete()
     assert list(RevocationRecord.objects.values_list("session_id", flat=True)) == [session_id]
-    assert cache.get(revocation.session_key(session_id)) == 1
+    assert cache.get(markers.session_key(session_id)) == 1
 
 
 def test_a_delete_django_refuses_is_still_refused(make_user):
@@ -295,7 +296,7 @@ def test_deleting_a_user_writes_one_record_whatever_their_sessions(make_user):
     (record,) = RevocationRecord.objects.all()
     assert (record.session_id, record.user_claim) == (None, str(user_id))
     # The live marker and the record carry the same time: a rebuild writes the same marker.
-    assert cache.get(revocation.user_key(user_id)) == {
+    assert cache.get(markers.user_key(user_id)) == {
         "before": record.not_before_ms,
         "keep": None,
     }
@@ -381,7 +382,7 @@ def test_a_deleted_users_token_never_authenticates_a_newcomer_after_a_redis_rest
         restartable_redis.stop()  # SHUTDOWN NOSAVE: every key is gone
         restartable_redis.start()
         assert restartable_redis.stored_keys() == set()
-        revocation._warm_gate.reset()
+        rebuild_may_run_now()
 
     assert_refused_after_the_loss(old["access"], restart)
     assert probe(login(newcomer)["access"]) == (200, None)
@@ -401,7 +402,7 @@ def test_a_session_row_deleted_while_live_stays_refused_after_a_redis_restart(
     def restart() -> None:
         restartable_redis.stop()
         restartable_redis.start()
-        revocation._warm_gate.reset()
+        rebuild_may_run_now()
 
     assert_refused_after_the_loss(deleted["access"], restart)
     assert probe(this["access"]) == (200, None)

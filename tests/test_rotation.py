@@ -13,10 +13,10 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from django_token_sessions import revocation
 from django_token_sessions.models import DeviceSession
+from django_token_sessions.revocation import cache as markers
 from django_token_sessions.tokens import decode_access, decode_refresh
-from tests.utils import bearer, refresh
+from tests.utils import BACKENDS, bearer, refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_replayed_token_after_grace_revokes_the_session(user, login):
     # The thief's chain and the victim's chain are both dead, access tokens included: by
     # the session's revocation marker, which is what every worker reads.
     assert refresh(rotated["refresh"]).json()["code"] == "session_revoked"
-    assert cache.get(revocation.session_key(session.pk)) == 1
+    assert cache.get(markers.session_key(session.pk)) == 1
     me = bearer(rotated["access"]).get("/api/me/")
     assert me.status_code == 401
     assert me.json()["code"] == "session_revoked"
@@ -97,7 +97,7 @@ def test_an_older_token_in_the_chain_is_reuse_even_inside_grace(user, login):
     # The first token is two rotations old: never accepted, whatever the window.
     assert refresh(body["refresh"]).json()["code"] == "token_reused"
     # The session ends, its access tokens with it.
-    assert cache.get(revocation.session_key(body["session"]["id"])) == 1
+    assert cache.get(markers.session_key(body["session"]["id"])) == 1
     me = bearer(second["access"]).get("/api/me/")
     assert (me.status_code, me.json()["code"]) == (401, "session_revoked")
 
@@ -183,7 +183,7 @@ def test_authenticated_request_is_the_user_query_and_one_cache_round_trip(
     assert cache_calls == ["get_many"]
 
 
-@override_settings(TOKEN_SESSIONS={"REVOCATION_CHECK": "db"})
+@override_settings(TOKEN_SESSIONS={"REVOCATION_BACKEND": BACKENDS["db"]})
 def test_db_revocation_check_is_one_query(user, login, django_assert_num_queries, cache_calls):
     client = bearer(login(user)["access"])
     cache_calls.clear()

@@ -16,9 +16,10 @@ from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from django_token_sessions import revocation, services, signals
+from django_token_sessions import services, signals
 from django_token_sessions.models import DeviceSession, RevocationRecord
-from tests.utils import PASSWORD, bearer, catch_signal, refresh
+from django_token_sessions.revocation import cache as markers
+from tests.utils import BACKENDS, PASSWORD, bearer, catch_signal, refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def me_code(access):
 
 def user_marker(user):
     """The user's "not before" revocation marker, or None."""
-    return cache.get(revocation.user_key(user.pk))
+    return cache.get(markers.user_key(user.pk))
 
 
 # -- signals --------------------------------------------------------------------------------
@@ -268,7 +269,7 @@ def test_session_cap_eviction_signals_and_ends_the_evicted_access_token(user, lo
     assert [(s["reason"], [str(i) for i in s["session_ids"]]) for s in sent] == [
         ("session_limit", [first["session"]["id"]])
     ]
-    assert cache.get(revocation.session_key(first["session"]["id"])) == 1
+    assert cache.get(markers.session_key(first["session"]["id"])) == 1
     assert me_code(first["access"]) == (401, "session_revoked")
     assert me(second["access"]) == me(third["access"]) == 200
 
@@ -339,7 +340,9 @@ def me_as(access):
 def test_a_renamed_users_tokens_never_authenticate_the_next_holder_of_the_name(
     make_user, login, mode
 ):
-    with override_settings(SIMPLE_JWT=BY_USERNAME, TOKEN_SESSIONS={"REVOCATION_CHECK": mode}):
+    with override_settings(
+        SIMPLE_JWT=BY_USERNAME, TOKEN_SESSIONS={"REVOCATION_BACKEND": BACKENDS[mode]}
+    ):
         carol = make_user("carol")
         bodies = [login(carol), login(carol)]
         assert me_as(bodies[0]["access"]) == (200, "carol")
@@ -377,7 +380,7 @@ def test_a_change_of_the_email_that_is_the_user_id_claim_ends_every_session(make
     assert me_as(body["access"]) == (401, "session_revoked")
     (record,) = RevocationRecord.objects.all()
     assert record.user_claim == "carol@example.com"
-    assert cache.get(revocation.user_key("carol@example.com")) == {
+    assert cache.get(markers.user_key("carol@example.com")) == {
         "before": record.not_before_ms,
         "keep": None,
     }
@@ -437,6 +440,6 @@ def test_a_rename_with_a_deactivation_or_password_change_still_marks_the_old_nam
     carol.set_password(NEW_PASSWORD)
     carol.save()
     assert DeviceSession.objects.get().revoke_reason == "user_id_changed"
-    assert cache.get(revocation.user_key("carol"))["keep"] is None
+    assert cache.get(markers.user_key("carol"))["keep"] is None
     make_user("carol")
     assert me_as(body["access"]) == (401, "session_revoked")

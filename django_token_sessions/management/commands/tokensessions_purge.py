@@ -19,7 +19,7 @@ from django.utils import timezone
 from ...conf import app_settings
 from ...legacy import purge_exchanges
 from ...models import DeviceSession, DeviceSessionQuerySet, RevocationRecord, ended_before
-from ...revocation import CacheRevocationStore, marker_lifetime
+from ...revocation import marker_lifetime
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhms]?)\s*$", re.IGNORECASE)
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "seconds"}
@@ -160,7 +160,7 @@ class Command(BaseCommand):
         # A revoked session's access tokens are refused thanks to its revocation marker,
         # which is rebuilt from the database if the cache loses it — for as long as the
         # row exists. So rows are kept at least as long as a marker lives.
-        floor = timedelta(seconds=CacheRevocationStore(app_settings.REVOCATION_CACHE).ttl())
+        floor = timedelta(seconds=marker_lifetime())
         if retention < floor:
             self.stderr.write(
                 f"Retention raised from {retention} to {floor}: sessions revoked more "
