@@ -1,14 +1,19 @@
-"""The admin: device sessions, and "Log out everywhere" on the project's own user admin.
+"""The admin: device sessions, and "Log out everywhere" for the project's own user admin.
 
 - :class:`DeviceSessionAdmin`: read-only list of sessions, built for tables of millions of
   rows (no exact ``COUNT(*)``, indexed filters and ordering, no per-row queries), with a
   "Revoke selected sessions" action and a one-session revoke page. Every revocation goes
   through :mod:`~django_token_sessions.services`, so signals fire and the revocation
   markers are written: the sessions' access tokens are refused on their next request.
-- The user admin registered on ``admin.site`` gets a "Log out everywhere" action, whatever
-  the order the apps are listed in (see :func:`install_user_admin_action`).
-- :class:`DeviceSessionInline` and :class:`UserSessionsAdminMixin`: opt-in, the user's
-  active sessions on the user's change page, each with a revoke link.
+- "Log out everywhere" on the project's user admin, asked for explicitly: the
+  :class:`LogoutEverywhereAdminMixin`, or :func:`add_logout_everywhere_action` for a
+  user admin the project keeps as it is. The check ``token_sessions.I001`` hints when a
+  user admin has neither.
+- :class:`DeviceSessionInline` and :class:`UserSessionsAdminMixin`: the user's active
+  sessions on the user's change page, each with a revoke link, and the action.
+
+Importing this module registers :class:`DeviceSessionAdmin` on ``admin.site`` and changes
+nothing else: no other model admin, and not the site's ``register``.
 """
 
 from __future__ import annotations
@@ -46,15 +51,22 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .models import DeviceSession, RevokeReason, model_has_field
+from .models import DeviceSession, RevokeReason, active_at, model_has_field
+
+try:
+    from django.contrib.admin.exceptions import NotRegistered
+except ImportError:  # Django 4.2
+    from django.contrib.admin.sites import NotRegistered  # type: ignore[attr-defined,no-redef]
 
 __all__ = [
     "DeviceSessionAdmin",
     "DeviceSessionInline",
     "EstimatedCountPaginator",
+    "LogoutEverywhereAdminMixin",
     "SessionStatusFilter",
     "UserSessionsAdminMixin",
-    "install_user_admin_action",
+    "add_logout_everywhere_action",
+    "has_logout_everywhere_action",
     "logout_everywhere_action",
 ]
 
@@ -217,19 +229,13 @@ class SessionStatusFilter(admin.SimpleListFilter):
         return list(STATUS_LABELS.items())
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        now = timezone.now()
         value = self.value()
         if value == ACTIVE:
-            return queryset.filter(
-                revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
-            )
+            return queryset.filter(active_at(timezone.now()))
         if value == REVOKED:
             return queryset.filter(revoked_at__isnull=False)
-        if value == EXPIRED:
-            return queryset.filter(
-                Q(idle_expires_at__lte=now) | Q(absolute_expires_at__lte=now),
-                revoked_at__isnull=True,
-            )
+        if value == EXPIRED:  # neither revoked nor active
+            return queryset.filter(revoked_at__isnull=True).exclude(active_at(timezone.now()))
         return queryset
 
 
@@ -620,53 +626,48 @@ def logout_everywhere_action(
 logout_everywhere_action.__name__ = "token_sessions_logout_everywhere"
 
 
-def _add_logout_action(model_admin: admin.ModelAdmin) -> None:
-    current = list(model_admin.actions or ())
-    if any(
-        action is logout_everywhere_action or action == logout_everywhere_action.__name__
-        for action in current
-    ):
-        return
-    # An instance attribute: the class's list (possibly shared) is left untouched.
-    model_admin.actions = [*current, logout_everywhere_action]
+def has_logout_everywhere_action(model_admin: admin.ModelAdmin) -> bool:
+    """True if ``model_admin`` offers :func:`logout_everywhere_action` (in its ``actions``,
+    or as an action of its whole site)."""
+    site_actions = (action for _, action in model_admin.admin_site.actions)
+    return any(
+        action is logout_everywhere_action
+        for action in (*(model_admin.actions or ()), *site_actions)
+    )
 
 
-def _patch_user_admin(site: admin.AdminSite) -> None:
-    model_admin = site._registry.get(get_user_model())
-    if model_admin is not None:
-        _add_logout_action(model_admin)
+def add_logout_everywhere_action(
+    site_or_model_admin: admin.AdminSite | admin.ModelAdmin,
+) -> admin.ModelAdmin:
+    """Give a user admin the "Log out everywhere" action; return that model admin.
 
+    For a project that keeps the user admin it has (Django's ``UserAdmin`` as
+    ``django.contrib.auth`` registers it, or its own) rather than mixing in
+    :class:`LogoutEverywhereAdminMixin`. In the project's ``admin.py``, once the user
+    model is registered (``django.contrib.auth`` listed before the project's app)::
 
-def install_user_admin_action(site: admin.AdminSite) -> None:
-    """Give the user admin registered on ``site`` the "Log out everywhere" action.
+        add_logout_everywhere_action(admin.site)
 
-    Called for ``admin.site`` when this module is imported (by admin autodiscovery). The
-    user model may be registered before that (``django.contrib.auth`` listed first) or
-    after it: a custom user app listed after this one, a ``register`` in another app's
-    ``ready()`` or in ``urls.py``, or the usual ``unregister`` + ``register`` of a
-    customised ``UserAdmin``. So the action is added to the registered instance now, and
-    ``site.register`` is wrapped to add it to whatever user admin is registered later.
-
-    Why not the alternatives: a site-wide ``site.add_action()`` would show the action on
-    every model's changelist (and ``permissions=`` on it would need a method every
-    ModelAdmin has); patching the ``ModelAdmin`` *class* would change the action list of
-    every admin sharing it. Only the one registered instance changes here, and the
-    project's classes are never subclassed or re-registered.
+    Given a site, the model admin registered there for the user model changes (else
+    ``NotRegistered``); given a model admin, that one. The action is appended to that
+    instance's ``actions``: its class, and any other site, are left as they are. A second
+    call changes nothing. (The mixin also answers a forged id posted with an action by
+    selecting nothing; a user admin left as it is answers, as for Django's own delete
+    action, with a server error.)
     """
-    if getattr(site, "_token_sessions_user_action", False):
-        return
-    register = site.register
-
-    def register_then_patch(model_or_iterable: Any, *args: Any, **kwargs: Any) -> None:
-        register(model_or_iterable, *args, **kwargs)
-        _patch_user_admin(site)
-
-    site.register = register_then_patch  # type: ignore[method-assign]
-    site._token_sessions_user_action = True  # type: ignore[attr-defined]
-    _patch_user_admin(site)
-
-
-install_user_admin_action(admin.site)
+    if isinstance(site_or_model_admin, admin.AdminSite):
+        site, user_model = site_or_model_admin, get_user_model()
+        if user_model not in site._registry:
+            raise NotRegistered(
+                f"{user_model._meta.label} is not registered on the admin site {site.name!r}: "
+                "register it before adding the action."
+            )
+        model_admin = site._registry[user_model]
+    else:
+        model_admin = site_or_model_admin
+    if not has_logout_everywhere_action(model_admin):
+        model_admin.actions = [*(model_admin.actions or ()), logout_everywhere_action]
+    return model_admin
 
 
 class DeviceSessionInline(admin.TabularInline):
@@ -688,11 +689,7 @@ class DeviceSessionInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         """Active sessions only, most recently seen first."""
         queryset: QuerySet[Any] = super().get_queryset(request)
-        return queryset.filter(
-            revoked_at__isnull=True,
-            idle_expires_at__gt=timezone.now(),
-            absolute_expires_at__gt=timezone.now(),
-        )
+        return queryset.filter(active_at(timezone.now()))
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Sessions are created by logins only."""
@@ -744,26 +741,18 @@ else:
     _UserAdminBase = object
 
 
-class UserSessionsAdminMixin(_UserAdminBase):
-    """Mix into the project's user admin to show the user's active sessions inline.
+class LogoutEverywhereAdminMixin(_UserAdminBase):
+    """Mix into the project's user admin for the "Log out everywhere" action.
 
-    ``class MyUserAdmin(UserSessionsAdminMixin, UserAdmin): ...``. Adds
-    :class:`DeviceSessionInline` to the change page (not the add page) and the
-    "Log out everywhere" action (also on admin sites other than ``admin.site``).
+    ``class MyUserAdmin(LogoutEverywhereAdminMixin, UserAdmin): ...``, registered on any
+    admin site. The action comes after the admin's own ``actions``. A posted selection
+    that holds no user id (a malformed one) selects nothing, as with no selection, rather
+    than failing in the database.
     """
-
-    device_session_inline: type[admin.options.InlineModelAdmin] = DeviceSessionInline
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _add_logout_action(self)
-
-    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
-        """The admin's own inlines, plus the sessions inline when editing a user."""
-        inlines = list(super().get_inlines(request, obj))
-        if obj is not None and self.device_session_inline not in inlines:
-            inlines.append(self.device_session_inline)
-        return inlines
+        add_logout_everywhere_action(self)
 
     def response_action(
         self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
@@ -775,3 +764,21 @@ class UserSessionsAdminMixin(_UserAdminBase):
             request,
             lambda: respond(request, queryset, *args, **kwargs),
         )
+
+
+class UserSessionsAdminMixin(LogoutEverywhereAdminMixin):
+    """:class:`LogoutEverywhereAdminMixin`, plus the user's active sessions inline.
+
+    ``class MyUserAdmin(UserSessionsAdminMixin, UserAdmin): ...``. Adds
+    :class:`DeviceSessionInline` (``device_session_inline``) to the change page, not the
+    add page.
+    """
+
+    device_session_inline: type[admin.options.InlineModelAdmin] = DeviceSessionInline
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        """The admin's own inlines, plus the sessions inline when editing a user."""
+        inlines = list(super().get_inlines(request, obj))
+        if obj is not None and self.device_session_inline not in inlines:
+            inlines.append(self.device_session_inline)
+        return inlines

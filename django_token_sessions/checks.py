@@ -5,11 +5,12 @@ Each id is stable and documented in the README with its fix.
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import (
@@ -422,3 +423,42 @@ def check_user_id_field(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             id="token_sessions.W011",
         )
     ]
+
+
+@register(Tags.admin, "token_sessions")
+def check_user_admin_action(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A hint for each admin site whose user admin has no "Log out everywhere" action.
+
+    Checks run after ``django.contrib.admin`` has autodiscovered the ``admin`` modules,
+    so the sites hold what the project registered.
+    """
+    from django.apps import apps
+
+    if not apps.is_installed("django.contrib.admin"):
+        return []
+    from django.contrib.admin.sites import all_sites
+    from django.contrib.auth import get_user_model
+
+    # Only if a project imported our admin module could it have the action: importing
+    # it here would register DeviceSessionAdmin on admin.site as a side effect.
+    ours = sys.modules.get(f"{__package__}.admin")
+    user_model = get_user_model()
+    messages: list[CheckMessage] = []
+    for site in sorted(all_sites, key=lambda site: site.name):
+        model_admin = site._registry.get(user_model)
+        if model_admin is None or (ours and ours.has_logout_everywhere_action(model_admin)):
+            continue
+        messages.append(
+            Info(
+                f"The user admin of the admin site {site.name!r} has no 'Log out everywhere' "
+                "action (django_token_sessions adds it only when asked).",
+                hint="Mix django_token_sessions.admin.LogoutEverywhereAdminMixin (or "
+                "UserSessionsAdminMixin, which also lists the user's sessions) into the user "
+                "admin, or call django_token_sessions.admin.add_logout_everywhere_action("
+                "admin.site) in your admin.py. Add token_sessions.I001 to "
+                "SILENCED_SYSTEM_CHECKS if the admin is not to have it.",
+                obj=type(model_admin),
+                id="token_sessions.I001",
+            )
+        )
+    return messages

@@ -58,15 +58,21 @@ def ended_before(cutoff: datetime) -> Q:
     return Q(revoked_at__lt=cutoff) | Q(idle_expires_at__lt=cutoff)
 
 
+def active_at(now: datetime) -> Q:
+    """Sessions that, at ``now``, are neither revoked nor past their idle or absolute expiry.
+
+    The one definition of an active session in SQL (:meth:`DeviceSession.is_active` is
+    its twin on a loaded row); :meth:`DeviceSessionQuerySet.active` filters with it.
+    """
+    return Q(revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now)
+
+
 class DeviceSessionQuerySet(models.QuerySet["DeviceSession"]):
     """Queries the services and views need, each served by an index."""
 
     def active(self, now: datetime | None = None) -> DeviceSessionQuerySet:
         """Sessions that are neither revoked nor past their idle or absolute expiry."""
-        now = now or timezone.now()
-        return self.filter(
-            revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
-        )
+        return self.filter(active_at(now or timezone.now()))
 
     def for_user(self, user: AbstractBaseUser | Any) -> DeviceSessionQuerySet:
         """Sessions of ``user`` (a user instance or a primary key)."""

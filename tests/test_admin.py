@@ -1,6 +1,7 @@
 """The admin, through its HTTP views: the device-session list, its filters, search, query
-budget and revoke action; "Log out everywhere" on the project's user admin; the opt-in
-inline and its revoke page. Runs with the default and the UUID user model.
+budget and revoke action; "Log out everywhere" on the project's user admin, from the mixin
+or the explicit call; the opt-in inline and its revoke page. Runs with the default and the
+UUID user model.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from django_token_sessions import services, signals
 from django_token_sessions.admin import (
     DeviceSessionAdmin,
     EstimatedCountPaginator,
+    LogoutEverywhereAdminMixin,
     UserSessionsAdminMixin,
-    install_user_admin_action,
+    add_logout_everywhere_action,
     logout_everywhere_action,
 )
 from django_token_sessions.device import ClientInfo
@@ -45,8 +47,20 @@ class SessionsUserAdmin(UserSessionsAdminMixin, UserAdmin):
 mixin_site = admin.AdminSite(name="mixin_admin")
 mixin_site.register(get_user_model(), SessionsUserAdmin)
 mixin_site.register(DeviceSession, DeviceSessionAdmin)
-# The URLconf of the tests marked @pytest.mark.urls(__name__): the mixin site, plus the API.
-urlpatterns = [path("mixin-admin/", mixin_site.urls), *tests.urls.urlpatterns]
+# Django's UserAdmin as it is, given the action by the explicit call.
+call_site = admin.AdminSite(name="call_admin")
+call_site.register(get_user_model(), UserAdmin)
+add_logout_everywhere_action(call_site)
+# Django's UserAdmin as it is, and nothing asked.
+bare_site = admin.AdminSite(name="bare_admin")
+bare_site.register(get_user_model(), UserAdmin)
+# The URLconf of the tests marked @pytest.mark.urls(__name__): the three sites, plus the API.
+urlpatterns = [
+    path("mixin-admin/", mixin_site.urls),
+    path("call-admin/", call_site.urls),
+    path("bare-admin/", bare_site.urls),
+    *tests.urls.urlpatterns,
+]
 
 
 def staff_client(*codenames, username="staff"):
@@ -65,9 +79,9 @@ def shown(response):
     return [session.pk for session in response.context["cl"].result_list]
 
 
-def user_changelist():
+def user_changelist(site="call-admin"):
     opts = get_user_model()._meta
-    return f"/admin/{opts.app_label}/{opts.model_name}/"
+    return f"/{site}/{opts.app_label}/{opts.model_name}/"
 
 
 def sessions_of(user, count, **client):
@@ -311,7 +325,21 @@ def test_deleting_a_session_in_the_admin_revokes_it_first(
 # --- "Log out everywhere" on the project's user admin --------------------------------------
 
 
-def test_user_admin_has_log_out_everywhere(admin_client, user, make_user, login):
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize(
+    ("site", "offered"), [("mixin-admin", True), ("call-admin", True), ("bare-admin", False)]
+)
+def test_the_user_admin_offers_log_out_everywhere_only_when_asked(admin_client, site, offered):
+    page = admin_client.get(user_changelist(site))
+    assert page.status_code == 200
+    choices = dict(page.context["action_form"].fields["action"].choices)
+    assert (LOGOUT_ACTION in choices) is offered
+    assert (f'<option value="{LOGOUT_ACTION}">' in page.content.decode()) is offered
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("site", ["mixin-admin", "call-admin"])
+def test_user_admin_has_log_out_everywhere(admin_client, user, make_user, login, site):
     bob, carol = make_user("bob"), make_user("carol")
     alice_tokens = [login(user), login(user)]
     bob_tokens = [login(bob)]
@@ -322,7 +350,7 @@ def test_user_admin_has_log_out_everywhere(admin_client, user, make_user, login)
         catch_signal(signals.session_revoked) as revoked,
     ):
         response = admin_client.post(
-            user_changelist(),
+            user_changelist(site),
             {"action": LOGOUT_ACTION, "_selected_action": [user.pk, bob.pk]},
             follow=True,
         )
@@ -342,6 +370,20 @@ def test_user_admin_has_log_out_everywhere(admin_client, user, make_user, login)
     assert bearer(carol_tokens[0]["access"]).get("/api/me/").status_code == 200
 
 
+@pytest.mark.urls(__name__)
+def test_log_out_everywhere_on_a_user_admin_without_it_is_refused(admin_client, user, login):
+    body = login(user)
+    response = admin_client.post(
+        user_changelist("bare-admin"),
+        {"action": LOGOUT_ACTION, "_selected_action": [user.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "No action selected." in response.content.decode()
+    assert bearer(body["access"]).get("/api/me/").status_code == 200
+
+
+@pytest.mark.urls(__name__)
 def test_log_out_everywhere_needs_the_user_change_permission(user, login):
     body = login(user)
     opts = get_user_model()._meta
@@ -350,17 +392,8 @@ def test_log_out_everywhere_needs_the_user_change_permission(user, login):
     assert bearer(body["access"]).get("/api/me/").status_code == 200
 
 
-def test_the_user_admin_action_is_added_whatever_the_registration_order():
+def test_the_call_adds_the_action_to_one_registered_instance_once():
     user_model = get_user_model()
-
-    before = admin.AdminSite(name="before")  # the user admin registered first
-    before.register(user_model, UserAdmin)
-    install_user_admin_action(before)
-
-    after = admin.AdminSite(name="after")  # ...or later (a custom user app listed after us)
-    install_user_admin_action(after)
-    install_user_admin_action(after)  # idempotent
-    after.register(user_model, UserAdmin)
 
     class CustomUserAdmin(UserAdmin):
         actions = ["custom"]
@@ -369,23 +402,41 @@ def test_the_user_admin_action_is_added_whatever_the_registration_order():
         def custom(self, request, queryset):
             pass
 
-    replaced = admin.AdminSite(name="replaced")  # ...or unregistered and registered again
-    install_user_admin_action(replaced)
-    replaced.register(user_model, UserAdmin)
-    replaced.unregister(user_model)
-    replaced.register(user_model, CustomUserAdmin)
+    site = admin.AdminSite(name="custom_actions")
+    site.register(user_model, CustomUserAdmin)
+    model_admin = site._registry[user_model]
 
-    for site in (before, after, replaced):
-        actions = site._registry[user_model].actions
-        assert list(actions).count(logout_everywhere_action) == 1, site.name
-    assert list(replaced._registry[user_model].actions) == ["custom", logout_everywhere_action]
-    # Only the registered instances changed; the classes and other models did not.
-    assert logout_everywhere_action not in (UserAdmin.actions or ())
+    assert add_logout_everywhere_action(site) is model_admin
+    assert add_logout_everywhere_action(model_admin) is model_admin  # a second call: no-op
+    assert list(model_admin.actions) == ["custom", logout_everywhere_action]
+    # The class, and the same class registered on another site, are left as they were.
     assert CustomUserAdmin.actions == ["custom"]
-    assert install_user_admin_action(admin.site) is None
-    for model, model_admin in admin.site._registry.items():
-        if model is not user_model:
-            assert logout_everywhere_action not in (model_admin.actions or ()), model
+    other = admin.AdminSite(name="other")
+    other.register(user_model, CustomUserAdmin)
+    assert list(other._registry[user_model].actions) == ["custom"]
+
+
+def test_the_call_needs_the_user_model_registered():
+    with pytest.raises(admin.sites.NotRegistered, match="register it before"):
+        add_logout_everywhere_action(admin.AdminSite(name="empty"))
+
+
+def test_the_mixins_add_the_action_after_the_admins_own():
+    user_model = get_user_model()
+
+    class ActionUserAdmin(LogoutEverywhereAdminMixin, UserAdmin):
+        actions = ["custom"]
+
+        @admin.action(description="Custom")
+        def custom(self, request, queryset):
+            pass
+
+    site = admin.AdminSite(name="mixins")
+    site.register(user_model, ActionUserAdmin)
+    assert list(site._registry[user_model].actions) == ["custom", logout_everywhere_action]
+    assert ActionUserAdmin.actions == ["custom"]
+    assert list(mixin_site._registry[user_model].actions) == [logout_everywhere_action]
+    assert site._registry[user_model].check() == []  # Django's admin checks accept it
 
 
 # --- The opt-in inline and the revoke page -----------------------------------------------
@@ -473,3 +524,11 @@ def test_the_mixin_adds_the_inline_to_the_change_page_only_and_the_action(superu
     change = client.get(mixin_user_url(user))
     assert "device_sessions-TOTAL_FORMS" in change.content.decode()
     assert logout_everywhere_action in mixin_site._registry[get_user_model()].actions
+    # The smaller mixin: the action, no inline.
+    action_only = admin.AdminSite(name="action_only")
+    action_only.register(
+        get_user_model(), type("ActionUserAdmin", (LogoutEverywhereAdminMixin, UserAdmin), {})
+    )
+    model_admin = action_only._registry[get_user_model()]
+    request = change.wsgi_request
+    assert list(model_admin.get_inlines(request, user)) == []
