@@ -213,7 +213,7 @@ def django_settings(database: dict[str, Any], redis_url: str, redis_ok: bool) ->
             "BLACKLIST_AFTER_ROTATION": True,
         },
         "TOKEN_SESSIONS": {
-            "REVOCATION_CHECK": "cache",
+            "REVOCATION_BACKEND": "django_token_sessions.revocation.redis.RedisBackend",
             "REVOCATION_CACHE": REVOCATION_CACHE,
         },
         "LOGGING_CONFIG": None,

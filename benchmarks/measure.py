@@ -65,7 +65,7 @@ class Result:
 
 
 class FallbackCounter:
-    """Counts ``CacheRevocationStore._fallback`` calls: a check answered by the database
+    """Counts ``CacheBackend._fallback`` calls: a check answered by the database
     because the cache looked unusable. During the timed rounds it must stay at zero, or the
     cache rows measured the database."""
 
@@ -74,9 +74,9 @@ class FallbackCounter:
         self._original: Any = None
 
     def install(self) -> None:
-        from django_token_sessions.revocation import CacheRevocationStore
+        from django_token_sessions.revocation.cache import CacheBackend
 
-        original = CacheRevocationStore._fallback
+        original = CacheBackend._fallback
         self._original = original
         counter = self
 
@@ -84,13 +84,13 @@ class FallbackCounter:
             counter.count += 1
             return original(store, token, why)
 
-        CacheRevocationStore._fallback = _fallback  # type: ignore[method-assign]
+        CacheBackend._fallback = _fallback  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
-        from django_token_sessions.revocation import CacheRevocationStore
+        from django_token_sessions.revocation.cache import CacheBackend
 
         if self._original is not None:
-            CacheRevocationStore._fallback = self._original  # type: ignore[method-assign]
+            CacheBackend._fallback = self._original  # type: ignore[method-assign]
             self._original = None
 
 
@@ -253,43 +253,45 @@ def _batch_size(per_op_us: float, batch_ms: float) -> int:
 
 def fresh_resync(case: Case) -> None:
     """Rebuild the revocation cache now, so that no periodic rebuild (every
-    ``RESYNC_INTERVAL`` seconds, by the request that notices) falls into the counting pass
+    ``CacheBackend.resync_interval`` seconds, by the request that notices) falls into the counting pass
     that follows: the counts are those of the steady state. The rebuild itself is measured
     apart, by :func:`resync`."""
-    from django_token_sessions.revocation import get_revocation_store
+    from django_token_sessions.revocation import get_revocation_backend
+    from django_token_sessions.revocation.cache import CacheBackend
 
     with case.settings():
-        store = get_revocation_store()
-        if hasattr(store, "warm"):
-            store.warm()
+        backend = get_revocation_backend()
+        if isinstance(backend, CacheBackend):
+            backend.rebuild()
 
 
 def resync(redis_cache: Any, repeat: int = 3) -> dict[str, Any]:
     """What rebuilding the revocation cache costs with the sessions revoked so far in this
-    run: the periodic rebuild (every ``RESYNC_INTERVAL`` s, the markers of the sessions
-    revoked since the previous rebuild and ``RESYNC_MARGIN`` s before it) and the full one
+    run: the periodic rebuild (every ``resync_interval`` s, the markers of the sessions
+    revoked since the previous rebuild and ``resync_margin`` s before it) and the full one
     (after a restart or flush: every session revoked within an access-token lifetime)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from django_token_sessions import revocation
     from django_token_sessions.models import DeviceSession
+    from django_token_sessions.revocation import marker_lifetime
+    from django_token_sessions.revocation.redis import RedisBackend
 
-    store = revocation.CacheRevocationStore(revocation.app_settings.REVOCATION_CACHE)
+    store = RedisBackend()
     now = time.time()
-    periodic_since = now - revocation.RESYNC_INTERVAL - revocation.RESYNC_MARGIN
+    periodic_since = now - store.resync_interval - store.resync_margin
 
     def measure(since: float | None) -> dict[str, Any]:
-        start_at = max(time.time() - store.ttl(), since or 0.0)
+        start_at = max(time.time() - marker_lifetime(), since or 0.0)
         cutoff = _aware(start_at)
         markers = DeviceSession.objects.filter(revoked_at__gte=cutoff).count()
         times = []
         for _ in range(repeat):
             start = time.perf_counter_ns()
-            store.warm(since=since)
+            store.rebuild(since=since)
             times.append((time.perf_counter_ns() - start) / 1e6)
         with CaptureQueriesContext(connection) as queries, _redis_counters(redis_cache) as rc:
-            store.warm(since=since)
+            store.rebuild(since=since)
         return {
             "markers": markers,
             "median_ms": statistics.median(times),
@@ -300,8 +302,8 @@ def resync(redis_cache: Any, repeat: int = 3) -> dict[str, Any]:
     periodic = measure(periodic_since)
     full = measure(None)
     return {
-        "interval_s": revocation.RESYNC_INTERVAL,
-        "margin_s": revocation.RESYNC_MARGIN,
+        "interval_s": store.resync_interval,
+        "margin_s": store.resync_margin,
         **periodic,
         "full": full,
     }

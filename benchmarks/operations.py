@@ -52,7 +52,11 @@ _sj_refresh_view = TokenRefreshView.as_view()
 def _ours(redis_ok: bool) -> dict[str, Any]:
     # Login throttling (10/min by default) would refuse the benchmark: off, as for simplejwt.
     return {
-        "REVOCATION_CHECK": "cache" if redis_ok else "db",
+        "REVOCATION_BACKEND": (
+            "django_token_sessions.revocation.redis.RedisBackend"
+            if redis_ok
+            else "django_token_sessions.revocation.db.DatabaseBackend"
+        ),
         "REVOCATION_CACHE": REVOCATION_CACHE,
         "LOGIN_THROTTLE_RATE": None,
         "LOGIN_USERNAME_THROTTLE_RATE": None,

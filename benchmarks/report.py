@@ -297,7 +297,7 @@ OPS_NOTE = (
     "Operations: ours/sj is our median over the simplejwt row's just below it (paired ratio "
     "in the JSON). simplejwt runs with ROTATE_REFRESH_TOKENS, BLACKLIST_AFTER_ROTATION and "
     "its token_blacklist app; ours with LOGIN_THROTTLE_RATE=None (its default 10/min would "
-    "refuse the benchmark) and REVOCATION_CHECK={mode}. Refresh tokens are minted, and "
+    "refuse the benchmark) and the {mode} revocation backend. Refresh tokens are minted, and "
     "logout-everywhere's sessions/outstanding tokens bulk-created, before the clock starts; a "
     "logout-everywhere row is one operation per batch, measured in the rounds shown. "
     "simplejwt's logout-everywhere is the hand-written loop: BlacklistedToken.objects."

@@ -554,7 +554,7 @@ def test_other_processes_see_a_lost_marker_within_the_resync_interval(
     heal()
     get_revocation_backend().reset()  # a process that did not see the failure
     rebuild_may_run_now()
-    # Until the last rebuild is RESYNC_INTERVAL old, that process trusts the cache...
+    # Until the last rebuild is resync_interval old, that process trusts the cache...
     assert me(body["access"]) == (200, None)
     # ...then the request that finds it older rebuilds the markers first.
     last_rebuild = cache.get(markers.READY_KEY)

@@ -203,4 +203,11 @@ TOKEN_SESSIONS = {
     # "db" (answer from the database while the cache is down) or "deny" (refuse with 401
     # revocation_unavailable): tests/test_faults.py stops Redis under both.
     "REVOCATION_CACHE_FAILURE": os.environ.get("DEMO_REVOCATION_CACHE_FAILURE", "db"),
+    # With Redis, the backend that overlaps its round trip with the user query; without,
+    # the cache backend on the process's own memory (one process: runserver).
+    "REVOCATION_BACKEND": (
+        "django_token_sessions.revocation.redis.RedisBackend"
+        if os.environ.get("REDIS_URL")
+        else "django_token_sessions.revocation.cache.CacheBackend"
+    ),
 }
