@@ -308,12 +308,17 @@ def broken_redis(ignore_exceptions: bool = False) -> dict:
     }
 
 
+#: Both backends that read markers from a cache: the same answers on a dead Redis.
+CACHE_BACKENDS = pytest.mark.parametrize("backend", ["cache", "redis"])
+
+
+@CACHE_BACKENDS
 @pytest.mark.parametrize("ignore_exceptions", [False, True])
-def test_dead_cache_falls_back_to_the_database(user, login, caplog, ignore_exceptions):
+def test_dead_cache_falls_back_to_the_database(user, login, caplog, ignore_exceptions, backend):
     body, other = login(user), login(user)
     with override_settings(
         CACHES=broken_redis(ignore_exceptions),
-        TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation"},
+        TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation", "REVOCATION_BACKEND": BACKENDS[backend]},
     ):
         caches["revocation"].close()
         with caplog.at_level(logging.WARNING, logger="django_token_sessions.revocation"):
@@ -327,11 +332,16 @@ def test_dead_cache_falls_back_to_the_database(user, login, caplog, ignore_excep
         assert len(warnings) <= 1  # rate-limited: once a minute per process
 
 
-def test_dead_cache_can_fail_closed(user, login):
+@CACHE_BACKENDS
+def test_dead_cache_can_fail_closed(user, login, backend):
     body = login(user)
     with override_settings(
         CACHES=broken_redis(),
-        TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation", "REVOCATION_CACHE_FAILURE": "deny"},
+        TOKEN_SESSIONS={
+            "REVOCATION_CACHE": "revocation",
+            "REVOCATION_CACHE_FAILURE": "deny",
+            "REVOCATION_BACKEND": BACKENDS[backend],
+        },
     ):
         assert me(body["access"]) == (401, "revocation_unavailable")
 
@@ -355,7 +365,10 @@ def real_redis():
         sock.settimeout(1)
         up = sock.connect_ex(("127.0.0.1", 6379)) == 0
     require_service(up, "needs Redis on 127.0.0.1:6379")
-    with override_settings(CACHES=REAL_REDIS, TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation"}):
+    with override_settings(
+        CACHES=REAL_REDIS,
+        TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation", "REVOCATION_BACKEND": BACKENDS["redis"]},
+    ):
         redis_cache = caches["revocation"]
         redis_cache.clear()
         yield redis_cache
@@ -451,12 +464,14 @@ def test_real_redis_flushed_mid_run_is_rebuilt(user, login, real_redis):
     assert real_redis.get(markers.session_key(body["session"]["id"])) == 1
 
 
+@CACHE_BACKENDS
 def test_an_outage_costs_one_query_per_request_not_a_rebuild_each_time(
-    user, login, django_assert_num_queries
+    user, login, django_assert_num_queries, backend
 ):
     body = login(user)
     with override_settings(
-        CACHES=broken_redis(), TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation"}
+        CACHES=broken_redis(),
+        TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation", "REVOCATION_BACKEND": BACKENDS[backend]},
     ):
         assert me(body["access"]) == (200, None)  # this one may try to rebuild
         for _ in range(3):

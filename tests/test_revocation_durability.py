@@ -31,7 +31,7 @@ from django_token_sessions.conf import app_settings
 from django_token_sessions.models import DeviceSession, RevocationRecord
 from django_token_sessions.revocation import cache as markers
 from tests.conftest import require_service
-from tests.utils import PASSWORD, bearer, rebuild_may_run_now
+from tests.utils import BACKENDS, PASSWORD, bearer, rebuild_may_run_now
 
 pytestmark = pytest.mark.django_db
 
@@ -359,7 +359,11 @@ def restartable_redis(tmp_path: Path) -> Iterator[Any]:
     try:
         server.start()
         with override_settings(
-            CACHES=caches_setting, TOKEN_SESSIONS={"REVOCATION_CACHE": "revocation"}
+            CACHES=caches_setting,
+            TOKEN_SESSIONS={
+                "REVOCATION_CACHE": "revocation",
+                "REVOCATION_BACKEND": BACKENDS["redis"],
+            },
         ):
             yield server
             caches["revocation"].close()
