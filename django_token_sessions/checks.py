@@ -23,6 +23,7 @@ from .conf import (
     jwt_settings,
     refresh_token_lifetime,
 )
+from .tokens import reserved_claim_names
 
 
 def _duration_ok(value: Any) -> bool:
@@ -120,16 +121,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     claim = conf["SESSION_ID_CLAIM"]
     api = jwt_settings()
-    reserved = {
-        api.USER_ID_CLAIM,
-        api.JTI_CLAIM,
-        api.TOKEN_TYPE_CLAIM,
-        "exp",
-        "iat",
-        "sxp",
-        "iat_ms",
-    }
-    if not isinstance(claim, str) or not claim or claim in reserved:
+    if not isinstance(claim, str) or not claim or claim in reserved_claim_names():
         errors.append(
             Error(
                 "TOKEN_SESSIONS['SESSION_ID_CLAIM'] must be a non-empty string that no other "

@@ -1,7 +1,9 @@
-"""Errors raised by the service layer, each with a stable ``code``.
+"""Errors of the service layer and of our HTTP edge, each with a stable ``code``.
 
 They carry no HTTP machinery: views of any framework map them to a response with
-``status_code``, ``code`` and ``detail``. DRF views do it in :mod:`.views`.
+``status_code``, ``code`` and ``detail``. DRF views do it in :mod:`.views`. Every code a
+client can receive is the ``code`` of a class here, or the ``default_code`` of the DRF
+exception that DRF raises for it (``not_authenticated``, ``throttled``…).
 """
 
 from __future__ import annotations
@@ -113,6 +115,32 @@ class BadRequest(TokenSessionError):
     default_detail = _("Bad request.")
 
 
+class InvalidRequest(TokenSessionError):
+    """The request's JSON lacks a field or has a malformed one; DRF views list the messages
+    of each field under ``errors``."""
+
+    status_code = 400
+    code = "invalid_request"
+    default_detail = _("Invalid request.")
+
+
+class ServiceUnavailable(TokenSessionError):
+    """The database could not be reached (connection lost, failover, restart). The request
+    may be retried: a change either ran completely or not at all."""
+
+    status_code = 503
+    code = "service_unavailable"
+    default_detail = _("Service temporarily unavailable.")
+
+
+class ServerError(TokenSessionError):
+    """An unexpected failure, answered as JSON rather than as Django's HTML error page."""
+
+    status_code = 500
+    code = "server_error"
+    default_detail = _("Internal server error.")
+
+
 class RefreshTokenExposed(TokenSessionError):
     """A cookie-path response would have shown the refresh token in its body (a view that
     put it back into its data, or a body that cannot be inspected): it was withheld."""
@@ -125,18 +153,23 @@ class RefreshTokenExposed(TokenSessionError):
     )
 
 
-#: The ``code`` of an error response that reached the middleware as something other than
-#: our JSON (an HTML page of Django's or another framework's), by its status.
-CODES_BY_STATUS = {
-    400: BadRequest.code,
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: RequestTooLarge.code,
-    415: "unsupported_media_type",
-    429: "throttled",
-    500: "server_error",
-    503: "service_unavailable",
-}
+#: What refusing a bearer access token raises (:mod:`.authentication`).
+ACCESS_TOKEN_ERRORS: tuple[type[TokenSessionError], ...] = (
+    TokenInvalid,
+    TokenExpired,
+    SessionRevoked,
+    UserNotFound,
+    UserInactive,
+    RevocationUnavailable,
+)
+#: What refusing a refresh token raises (rotation and logout in :mod:`.services`).
+REFRESH_TOKEN_ERRORS: tuple[type[TokenSessionError], ...] = (
+    TokenInvalid,
+    TokenExpired,
+    TokenReused,
+    SessionNotFound,
+    SessionRevoked,
+    SessionExpired,
+    UserNotFound,
+    UserInactive,
+)

@@ -11,15 +11,44 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from rest_framework import exceptions as drf
 
 from . import transport
 from .conf import app_settings
-from .exceptions import CODES_BY_STATUS, RefreshTokenExposed
+from .exceptions import (
+    BadRequest,
+    RefreshTokenExposed,
+    RequestTooLarge,
+    ServerError,
+    ServiceUnavailable,
+)
 
 logger = logging.getLogger("django_token_sessions")
 
 #: Headers of an error response that still mean something once its body is JSON.
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Vary")
+
+#: The ``code`` of an error response that reached us as something other than our JSON (an
+#: HTML page of Django's or another framework's), by its status: the code our views answer
+#: that status with.
+_CODES_BY_STATUS = {
+    **{
+        error.status_code: error.default_code
+        for error in (
+            drf.NotAuthenticated,
+            drf.PermissionDenied,
+            drf.NotFound,
+            drf.MethodNotAllowed,
+            drf.NotAcceptable,
+            drf.UnsupportedMediaType,
+            drf.Throttled,
+        )
+    },
+    **{
+        ours.status_code: ours.code
+        for ours in (BadRequest, RequestTooLarge, ServerError, ServiceUnavailable)
+    },
+}
 
 
 class RefreshTokenCookieMiddleware:
@@ -149,7 +178,8 @@ def _as_json_error(response: HttpResponseBase) -> JsonResponse:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    return _json_error(status, CODES_BY_STATUS.get(status, "error"), f"{phrase}.", response)
+    code = _CODES_BY_STATUS.get(status, drf.APIException.default_code)
+    return _json_error(status, code, f"{phrase}.", response)
 
 
 def _refusal(response: HttpResponseBase) -> JsonResponse:

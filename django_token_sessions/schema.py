@@ -25,8 +25,19 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from rest_framework import exceptions as drf
 
 from .conf import app_settings
+from .exceptions import (
+    ACCESS_TOKEN_ERRORS,
+    REFRESH_TOKEN_ERRORS,
+    BadRequest,
+    CsrfFailed,
+    InvalidCredentials,
+    InvalidRequest,
+    RequestTooLarge,
+    ServiceUnavailable,
+)
 from .serializers import (
     DeviceSessionSerializer,
     LoginResponseSerializer,
@@ -39,31 +50,21 @@ from .transport import TRANSPORT_HEADER
 
 TAGS = ["token-sessions"]
 
+#: simplejwt's code for an ``Authorization`` header that is not ``Bearer <token>``
+#: (``JWTAuthentication.get_raw_token``; it has no exception class of its own).
+BAD_AUTHORIZATION_HEADER = "bad_authorization_header"
+
 #: The codes of a 400: a body that fails validation (with per-field ``errors``), no JSON,
 #: or a request Django itself refuses as malformed.
-BAD_REQUEST = ("invalid_request", "parse_error", "bad_request")
+BAD_REQUEST = (InvalidRequest.code, drf.ParseError.default_code, BadRequest.code)
 #: The codes of a 401 to a bearer access token (``Authorization: Bearer <access>``).
 BEARER_FAILURES = (
-    "not_authenticated",
-    "bad_authorization_header",
-    "token_invalid",
-    "token_expired",
-    "session_revoked",
-    "user_not_found",
-    "user_inactive",
-    "revocation_unavailable",
+    drf.NotAuthenticated.default_code,
+    BAD_AUTHORIZATION_HEADER,
+    *(error.code for error in ACCESS_TOKEN_ERRORS),
 )
 #: The codes of a 401 to a refresh token (refresh and logout).
-REFRESH_FAILURES = (
-    "token_invalid",
-    "token_expired",
-    "token_reused",
-    "session_not_found",
-    "session_revoked",
-    "session_expired",
-    "user_not_found",
-    "user_inactive",
-)
+REFRESH_FAILURES = tuple(error.code for error in REFRESH_TOKEN_ERRORS)
 
 
 def error_schema(codes: tuple[str, ...], *, with_errors: bool = False) -> dict[str, Any]:
@@ -96,14 +97,15 @@ _BAD_REQUEST = _error(
     *BAD_REQUEST,
     with_errors=True,
 )
-_UNSUPPORTED = _error("The body is not `application/json`.", "unsupported_media_type")
+_UNSUPPORTED = _error("The body is not `application/json`.", drf.UnsupportedMediaType.default_code)
 _NOT_ACCEPTABLE = _error(
-    "The `Accept` header excludes `application/json`: every answer is JSON.", "not_acceptable"
+    "The `Accept` header excludes `application/json`: every answer is JSON.",
+    drf.NotAcceptable.default_code,
 )
 _TOO_LARGE = _error(
     "The body is over `DATA_UPLOAD_MAX_MEMORY_SIZE` or has more fields than "
     "`DATA_UPLOAD_MAX_NUMBER_FIELDS` allows.",
-    "request_too_large",
+    RequestTooLarge.code,
 )
 _SESSION_ID = OpenApiParameter(
     name="id",
@@ -125,9 +127,11 @@ _BEARER_401 = _error(
 )
 _UNAVAILABLE = _error(
     "The database is unreachable (connection lost, failover); the request may be retried.",
-    "service_unavailable",
+    ServiceUnavailable.code,
 )
-_NOT_FOUND = _error("No active session with this id among the user's own.", "not_found")
+_NOT_FOUND = _error(
+    "No active session with this id among the user's own.", drf.NotFound.default_code
+)
 
 
 def _refresh_cookie() -> OpenApiParameter:
@@ -200,13 +204,15 @@ def _login_view(view: Any) -> Any:
                 200: LoginResponseSerializer,
                 400: _BAD_REQUEST,
                 401: _error(
-                    "Wrong username or password, or an inactive user.", "invalid_credentials"
+                    "Wrong username or password, or an inactive user.", InvalidCredentials.code
                 ),
                 406: _NOT_ACCEPTABLE,
                 413: _TOO_LARGE,
                 415: _UNSUPPORTED,
                 503: _UNAVAILABLE,
-                429: _error("Too many login attempts from this address.", "throttled"),
+                429: _error(
+                    "Too many login attempts from this address.", drf.Throttled.default_code
+                ),
             },
         )
     )(view)
@@ -233,7 +239,7 @@ def _refresh_view(view: Any) -> Any:
                     "The refresh token is refused; a refused cookie is deleted.",
                     *REFRESH_FAILURES,
                 ),
-                403: _error("The refresh cookie was sent without passing CSRF.", "csrf_failed"),
+                403: _error("The refresh cookie was sent without passing CSRF.", CsrfFailed.code),
                 406: _NOT_ACCEPTABLE,
                 413: _TOO_LARGE,
                 415: _UNSUPPORTED,
@@ -265,7 +271,7 @@ def _logout_view(view: Any) -> Any:
                     *REFRESH_FAILURES,
                     *BEARER_FAILURES,
                 ),
-                403: _error("The refresh cookie was sent without passing CSRF.", "csrf_failed"),
+                403: _error("The refresh cookie was sent without passing CSRF.", CsrfFailed.code),
                 406: _NOT_ACCEPTABLE,
                 413: _TOO_LARGE,
                 415: _UNSUPPORTED,

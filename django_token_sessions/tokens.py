@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.backends import TokenBackend
@@ -24,9 +24,11 @@ from .conf import access_token_lifetime, app_settings, jwt_settings, refresh_tok
 from .exceptions import TokenExpired, TokenInvalid
 
 #: Claim of refresh tokens holding the session's absolute expiry (epoch seconds).
-SESSION_EXPIRY_CLAIM = "sxp"
+SESSION_EXPIRY_CLAIM = "session_exp"
 #: Claim of access tokens holding their issue time in epoch milliseconds.
 ISSUED_AT_MS_CLAIM = "iat_ms"
+#: simplejwt's time claims, whose names are not settings.
+_TIME_CLAIMS = ("exp", "iat")
 #: Longest JTI a session row can hold (``DeviceSession.refresh_jti``).
 MAX_JTI_LENGTH = 64
 #: What reading a signed time claim as a datetime raises when PyJWT accepted it but
@@ -87,6 +89,26 @@ _TOKEN_ID = re.compile(r"[!-~]+")
 _NOT_USER_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+def reserved_claim_names() -> frozenset[str]:
+    """The claims our tokens carry besides the session id, under the current ``SIMPLE_JWT``
+    settings: ``SESSION_ID_CLAIM`` must be none of them."""
+    api = jwt_settings()
+    return frozenset(
+        {
+            api.USER_ID_CLAIM,
+            api.JTI_CLAIM,
+            api.TOKEN_TYPE_CLAIM,
+            *_TIME_CLAIMS,
+            SESSION_EXPIRY_CLAIM,
+            ISSUED_AT_MS_CLAIM,
+        }
+    )
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def is_token_id(value: Any, max_length: int = MAX_JTI_LENGTH) -> bool:
     """True for a ``jti`` (or token type) as we and simplejwt mint them: a str of 1 to
     ``max_length`` printable ASCII characters without spaces."""
@@ -129,7 +151,8 @@ def check_claims(payload: dict[str, Any], *, legacy: bool = False) -> None:
     The one gate between a token's signed JSON and SQL or a cache key, for session tokens
     (:meth:`_SessionToken.verify`) and the plain simplejwt tokens :mod:`.legacy` adopts
     (which have no session id, and may have a longer jti). Time claims are PyJWT's and
-    simplejwt's to check; ``sxp`` is :class:`SessionRefreshToken`'s.
+    simplejwt's to check; ``SESSION_EXPIRY_CLAIM`` is :class:`SessionRefreshToken`'s,
+    ``ISSUED_AT_MS_CLAIM`` :class:`SessionAccessToken`'s.
     """
     api = jwt_settings()
     if not legacy and not _is_session_id(payload.get(app_settings.SESSION_ID_CLAIM)):
@@ -187,13 +210,15 @@ class SessionAccessToken(_SessionToken):
 
     token_type = "access"
 
+    def verify(self) -> None:
+        super().verify()
+        if not _is_int(self.payload.get(ISSUED_AT_MS_CLAIM)):
+            raise TokenError(_("Token has no issue time"))
+
     @property
     def issued_at_ms(self) -> int:
-        """Issue time in epoch milliseconds (from ``iat`` if the token predates the claim)."""
-        value = self.payload.get(ISSUED_AT_MS_CLAIM)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        return int(self.payload.get("iat", 0)) * 1000
+        """Issue time in epoch milliseconds."""
+        return int(self.payload[ISSUED_AT_MS_CLAIM])
 
     @property
     def lifetime(self) -> timedelta:  # type: ignore[override]
@@ -209,7 +234,7 @@ class SessionRefreshToken(_SessionToken):
         super().verify()
         value = self.payload.get(SESSION_EXPIRY_CLAIM)
         try:
-            if isinstance(value, bool) or not isinstance(value, int):
+            if not _is_int(value):
                 raise TypeError(value)
             datetime_from_epoch(value)  # within datetime's range
         except BAD_TIME_CLAIM_ERRORS as exc:

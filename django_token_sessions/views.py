@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import (
     RequestDataTooBig,
     SuspiciousOperation,
@@ -30,10 +31,11 @@ from . import legacy, services, transport
 from .authentication import SessionJWTAuthentication
 from .device import client_info
 from .exceptions import (
-    CODES_BY_STATUS,
     BadRequest,
     InvalidCredentials,
+    InvalidRequest,
     RequestTooLarge,
+    ServiceUnavailable,
     TokenSessionError,
 )
 from .models import DeviceSession, RevokeReason
@@ -47,19 +49,6 @@ from .serializers import (
 )
 from .throttling import LOGIN_THROTTLES
 
-_CODES_BY_CLASS = {
-    exceptions.ParseError: "parse_error",
-    exceptions.NotAuthenticated: CODES_BY_STATUS[401],
-    exceptions.AuthenticationFailed: "authentication_failed",
-    exceptions.PermissionDenied: CODES_BY_STATUS[403],
-    exceptions.NotFound: CODES_BY_STATUS[404],
-    exceptions.MethodNotAllowed: CODES_BY_STATUS[405],
-    exceptions.NotAcceptable: CODES_BY_STATUS[406],
-    exceptions.UnsupportedMediaType: CODES_BY_STATUS[415],
-    exceptions.Throttled: CODES_BY_STATUS[429],
-    exceptions.ValidationError: "invalid_request",
-}
-
 
 def _suspicious(exc: SuspiciousOperation) -> TokenSessionError:
     """The error a request Django refused while our view read it answers with."""
@@ -70,6 +59,10 @@ def _suspicious(exc: SuspiciousOperation) -> TokenSessionError:
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
         return RequestTooLarge("Request body has too many fields.")
     return BadRequest()
+
+
+def _error_body(error: TokenSessionError) -> dict[str, Any]:
+    return {"detail": error.detail, "code": error.code}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -85,33 +78,33 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, TokenSessionError):
         # No set_rollback() here, unlike DRF's handler: under ATOMIC_REQUESTS that would
         # undo the revocation reuse detection has just written.
-        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
+        return Response(_error_body(exc), status=exc.status_code)
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database went away (connection dropped, failover, restart): a JSON 503 the
         # client may retry, not Django's HTML 500 page. A retry is safe: a rotation is
         # one UPDATE, so it either ran (the grace window hands the current token out
         # again) or did not. Django logs the 503; the transaction, if any, is dead.
         set_rollback()
-        return Response(
-            {"detail": "Service temporarily unavailable.", "code": "service_unavailable"},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        unavailable = ServiceUnavailable()
+        return Response(_error_body(unavailable), status=unavailable.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # DRF's handler answers nothing else either: Django's 500 follows
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     data = response.data
-    code = next((c for k, c in _CODES_BY_CLASS.items() if isinstance(exc, k)), "error")
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"detail": "Invalid request.", "code": code, "errors": data}
+        response.data = {**_error_body(InvalidRequest()), "errors": data}
     elif isinstance(data, dict) and "code" in data and "detail" in data:
         response.data = {"detail": str(data["detail"]), "code": str(data["code"])}
     else:
         detail = data.get("detail", data) if isinstance(data, dict) else data
-        if isinstance(exc, exceptions.APIException) and isinstance(exc.detail, str):
-            code = str(getattr(exc.detail, "code", None) or code)
-        response.data = {"detail": str(detail), "code": code}
+        code = getattr(exc.detail, "code", None) if isinstance(exc.detail, str) else None
+        response.data = {"detail": str(detail), "code": str(code or exc.default_code)}
     return response
 
 

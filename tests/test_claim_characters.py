@@ -189,7 +189,7 @@ def test_any_printable_ascii_jti_is_a_well_formed_token_id(alice, jti):
 def _legacy(alice: dict[str, Any], kind: str) -> dict[str, Any]:
     legacy = claims(alice[kind])
     del legacy["sid"]
-    legacy.pop("sxp", None)
+    legacy.pop("session_exp", None)
     legacy.pop("iat_ms", None)
     legacy["jti"] = uuid.uuid4().hex
     return legacy

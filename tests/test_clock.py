@@ -177,13 +177,13 @@ def test_leeway_never_extends_a_session(clock, user, login):
 
 def test_absolute_expiry_caps_a_constantly_refreshed_session(clock, user, login):
     tokens = login(user)
-    assert claims(tokens["refresh"])["sxp"] == epoch(ABSOLUTE)
+    assert claims(tokens["refresh"])["session_exp"] == epoch(ABSOLUTE)
     for day in (6, 12, 18, 24):
         clock.at(timedelta(days=day))
         tokens = refresh(tokens["refresh"]).json()
         refresh_claims = claims(tokens["refresh"])
-        assert refresh_claims["sxp"] == epoch(ABSOLUTE)  # carried unchanged
-        assert refresh_claims["exp"] <= refresh_claims["sxp"]
+        assert refresh_claims["session_exp"] == epoch(ABSOLUTE)  # carried unchanged
+        assert refresh_claims["exp"] <= refresh_claims["session_exp"]
     # Day 24 + 7 days would be day 31: the token stops at the absolute expiry instead.
     assert claims(tokens["refresh"])["exp"] == epoch(ABSOLUTE)
     assert DeviceSession.objects.get().idle_expires_at == START + ABSOLUTE

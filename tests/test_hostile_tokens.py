@@ -335,9 +335,18 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], str], str | dict[str, str], se
 ]
 
 REFRESH_ONLY_CASES = [
-    ("sxp-missing", _set("sxp", MISSING), "token_invalid"),
-    ("sxp-string", _set("sxp", "2099-01-01"), "token_invalid"),
-    ("sxp-year-3e12", _set("sxp", 10**20), "token_invalid"),
+    ("session-exp-missing", _set("session_exp", MISSING), "token_invalid"),
+    ("session-exp-string", _set("session_exp", "2099-01-01"), "token_invalid"),
+    ("session-exp-bool", _set("session_exp", True), "token_invalid"),
+    ("session-exp-year-3e12", _set("session_exp", 10**20), "token_invalid"),
+]
+
+# The millisecond issue time a logout-everywhere marker is compared with.
+ACCESS_ONLY_CASES = [
+    ("iat-ms-missing", _set("iat_ms", MISSING), "token_invalid"),
+    ("iat-ms-string", _set("iat_ms", "1700000000000"), "token_invalid"),
+    ("iat-ms-float", _set("iat_ms", 1.7e12), "token_invalid"),
+    ("iat-ms-bool", _set("iat_ms", True), "token_invalid"),
 ]
 
 
@@ -349,10 +358,11 @@ def _params() -> list[Any]:
                 continue
             expected = code[kind] if isinstance(code, dict) else code
             params.append(pytest.param(channel, forge, expected, id=f"{name}-{channel}"))
-    for name, forge, code in REFRESH_ONLY_CASES:
-        for channel, (_send, kind) in CHANNELS.items():
-            if kind == "refresh":
-                params.append(pytest.param(channel, forge, code, id=f"{name}-{channel}"))
+    for only, cases in (("refresh", REFRESH_ONLY_CASES), ("access", ACCESS_ONLY_CASES)):
+        for name, forge, code in cases:
+            for channel, (_send, kind) in CHANNELS.items():
+                if kind == only:
+                    params.append(pytest.param(channel, forge, code, id=f"{name}-{channel}"))
     return params
 
 
@@ -416,7 +426,7 @@ def test_forged_legacy_token_is_refused_while_legacy_tokens_are_accepted(
 
     settings.TOKEN_SESSIONS = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
     legacy = claims(alice["refresh"])
-    del legacy["sid"], legacy["sxp"]  # what plain simplejwt issues
+    del legacy["sid"], legacy["session_exp"]  # what plain simplejwt issues
     legacy["jti"] = uuid.uuid4().hex
     assert via_body(sign(legacy)).status_code == 200  # the undamaged one is adopted
     DeviceSession.objects.filter(pk__in=LegacyTokenExchange.objects.values("session")).delete()
