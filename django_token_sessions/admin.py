@@ -19,7 +19,6 @@ nothing else: no other model admin, and not the site's ``register``.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -34,7 +33,6 @@ from django.contrib.admin.views.main import ERROR_FLAG, IGNORED_PARAMS, PAGE_VAR
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connections
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template import TemplateDoesNotExist, engines
@@ -52,6 +50,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import DeviceSession, RevokeReason, active_at, model_has_field
+from .storage import table_estimate
 
 try:
     from django.contrib.admin.exceptions import NotRegistered
@@ -272,15 +271,8 @@ class EstimatedCountPaginator(Paginator):
 
     @staticmethod
     def _table_estimate(queryset: QuerySet[Any]) -> int:
-        connection = connections[queryset.db]
-        if connection.vendor != "postgresql":
-            return -1
-        table = connection.ops.quote_name(queryset.model._meta.db_table)
-        with connection.cursor() as cursor:
-            # -1 (never analysed) or 0 on a new table: then the bounded count answers.
-            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
-            row = cursor.fetchone()
-        return math.ceil(row[0]) if row and row[0] is not None else -1
+        # -1 (another database, or a table never analysed): the bounded count answers.
+        return table_estimate(queryset)
 
 
 _REVOKE_TEMPLATE = (

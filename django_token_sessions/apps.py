@@ -21,7 +21,7 @@ class TokenSessionsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save, pre_save
 
         from . import checks  # noqa: F401
-        from .authentication import reset_current_session
+        from .context import reset_current_session
         from .receivers import user_removed, user_saved, user_saving
 
         pre_save.connect(

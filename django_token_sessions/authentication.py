@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -13,24 +11,11 @@ from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from .conf import jwt_settings
+from .context import set_current_session
 from .exceptions import SessionRevoked, TokenSessionError, UserInactive, UserNotFound
 from .models import LOOKUP_ERRORS
 from .revocation import PendingCheck, get_revocation_backend
 from .tokens import SessionAccessToken, decode_access
-
-# The session the current request authenticated with, for receivers that have no request
-# (the password-change trigger may keep it). Reset when each request starts.
-_current_session: ContextVar[uuid.UUID | None] = ContextVar("token_sessions_current", default=None)
-
-
-def current_session_id() -> uuid.UUID | None:
-    """The device session the current request authenticated with, if any."""
-    return _current_session.get()
-
-
-def reset_current_session(**kwargs: Any) -> None:
-    """``request_started`` receiver: forget the previous request's session."""
-    _current_session.set(None)
 
 
 def _failed(error: TokenSessionError) -> exceptions.AuthenticationFailed:
@@ -98,7 +83,7 @@ class SessionJWTAuthentication(JWTAuthentication):
             raise _failed(error) from error
         if revoked:
             raise _failed(SessionRevoked())
-        _current_session.set(token.session_id)
+        set_current_session(token.session_id)
 
     def get_user(self, validated_token: Any) -> Any:
         """Load the user named by the token; refuse deleted and inactive users."""

@@ -17,8 +17,8 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 
-from .authentication import current_session_id
 from .conf import app_settings, jwt_settings
+from .context import current_session_id
 from .models import RevokeReason
 from .services import logout_everywhere, user_deleted, user_id_changed
 
