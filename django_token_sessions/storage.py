@@ -255,10 +255,10 @@ def table_estimate(queryset: QuerySet[Any]) -> int:
 def recently_revoked_session_ids(since: datetime) -> Iterator[UUID]:
     """Ids of the sessions revoked at or after ``since``, streamed."""
     ids = DeviceSession.objects.filter(revoked_at__gte=since).values_list("pk", flat=True)
-    return cast("Iterator[UUID]", ids.iterator(chunk_size=2000))
+    return ids.iterator(chunk_size=2000)
 
 
-def recent_revocation_records(since: datetime) -> Iterator[tuple[UUID | None, str, int | None]]:
+def recent_revocation_records(since: datetime) -> Iterator[tuple[UUID | None, str, int]]:
     """``(session_id, user_claim, not_before_ms)`` of the revocation records written at or
     after ``since``, oldest first; a record not written by the package (no
     ``not_before_ms``) gets its creation time."""

@@ -27,7 +27,8 @@ class _UserQueryCheck(PendingCheck):
 
     def prepare_user_query(self, users: QuerySet[Any]) -> QuerySet[Any]:
         self._prepared = True
-        return users.annotate(**{_ALIVE: session_alive(self._session_id)})
+        annotated: QuerySet[Any] = users.annotate(**{_ALIVE: session_alive(self._session_id)})
+        return annotated
 
     def result(self, user: Any = None) -> bool:
         if user is not None and _ALIVE in user.__dict__:
