@@ -286,9 +286,8 @@ def _rate_ok(rate: Any) -> bool:
 
 
 def _check_proxies(num_proxies: int) -> list[CheckMessage]:
-    # Before the login throttle read TOKEN_SESSIONS["NUM_PROXIES"], it took the client
-    # address from DRF's; a project that set only DRF's would now count every client as
-    # its proxy: one login budget for everybody.
+    # The login throttle reads TOKEN_SESSIONS["NUM_PROXIES"], not DRF's: a project that
+    # set only DRF's would count every client as its proxy, one login budget for everybody.
     drf = getattr(settings, "REST_FRAMEWORK", None) or {}
     theirs = drf.get("NUM_PROXIES") if isinstance(drf, dict) else None
     if theirs is None or theirs == num_proxies:

@@ -46,8 +46,8 @@ class _LoginThrottle(SimpleRateThrottle):
         """Seconds until this scope lets an attempt through again: never ``None``, so a
         429 always carries ``Retry-After``.
 
-        DRF's own answer is ``None`` (no header) once more attempts are recorded than the
-        rate now allows, as after the rate was lowered.
+        DRF's own answer is ``None`` (no header) when more attempts are recorded than the
+        rate allows, which happens after the rate setting is lowered.
         """
         history: list[float] = getattr(self, "history", [])
         limit, window = self.num_requests or 0, self.duration or 1

@@ -6,8 +6,8 @@ changes nothing: no session row, no reuse-detection revocation, no signal.
 These claims reach SQL (the rotation's compare-and-swap, the user query, simplejwt's
 blacklist, the legacy exchange record) and cache keys (the user's "not before" marker). A
 NUL is refused by PostgreSQL, a lone surrogate by every driver (it does not encode to
-UTF-8), a control character by memcached-style key validation: each was a 500 before the
-claims were checked in one place (``tokens.check_claims``).
+UTF-8), a control character by memcached-style key validation: each would be a 500, so the
+claims are checked before any of them is used, in one place (``tokens.check_claims``).
 """
 
 from __future__ import annotations

@@ -240,8 +240,8 @@ def assert_refused_without_a_change(user, endpoint, body, status, code) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    # Past every Python's parser (a RecursionError, which was a 500), and past our limit
-    # but within what json parses (the same answer on every Python).
+    # Past the parser of some Pythons (json raises RecursionError, a 500 if uncaught), and
+    # past our limit but within what json parses (the same answer on every Python).
     [DEEP, '{"refresh": ' + "[" * 40 + "]" * 40 + "}"],
     ids=["5000 deep", "40 deep"],
 )

@@ -26,8 +26,10 @@ pytest.importorskip("drf_spectacular")
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
+from rest_framework.exceptions import APIException
 
 from django_token_sessions import schema as extensions
+from django_token_sessions.exceptions import TokenSessionError
 from django_token_sessions.serializers import DeviceSessionSerializer
 from tests.example_server import EXAMPLE_DIR, MANAGE, REPO
 
@@ -200,6 +202,24 @@ def test_schema_codes_and_the_readme_table_agree(schema):
         "refresh_token_exposed",
         "server_error",
     }
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [c for sub in cls.__subclasses__() for c in (sub, *_subclasses(sub))]
+
+
+def test_every_documented_code_is_the_code_of_an_exception_class():
+    # Ours: each has a row in the README. Any other row is DRF's code for one of its own
+    # exceptions, or simplejwt's for a malformed Authorization header.
+    ours = {
+        error.code
+        for error in (TokenSessionError, *_subclasses(TokenSessionError))
+        if error.__module__.startswith("django_token_sessions.")
+    }
+    theirs = {str(error.default_code) for error in _subclasses(APIException)}
+    documented = readme_codes()
+    assert ours <= documented
+    assert documented - ours <= theirs | {extensions.BAD_AUTHORIZATION_HEADER}
 
 
 def test_bearer_scheme_and_security(schema):
