@@ -96,7 +96,7 @@ class RefreshTokenCookieMiddleware:
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
         """Apply the marks the view left on ``response``; return the response to send."""
-        if response.status_code >= 400 and not _is_json(response) and _is_ours(request):
+        if response.status_code >= 400 and not _is_json(response) and _is_for_this_app(request):
             response = _as_json_error(response)
         issued = transport.issued_token(response)
         if issued is not None and not transport.delivers_in_body(request):
@@ -107,7 +107,7 @@ class RefreshTokenCookieMiddleware:
                     "refresh token in its body; it was withheld",
                     request.path,
                 )
-                response = _refusal(response)
+                response = _withheld(response)
             max_age = max(0, int((expires_at - timezone.now()).total_seconds()))
             response.set_cookie(
                 app_settings.REFRESH_COOKIE_NAME,
@@ -138,7 +138,7 @@ def _is_json(response: HttpResponseBase) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def _is_ours(request: HttpRequest) -> bool:
+def _is_for_this_app(request: HttpRequest) -> bool:
     """True if the request was routed to one of our views, or to no view at all under the
     prefix our URLs are mounted at (another app's view there keeps its own errors)."""
     match = getattr(request, "resolver_match", None)
@@ -182,6 +182,7 @@ def _as_json_error(response: HttpResponseBase) -> JsonResponse:
     return _json_error(status, code, f"{phrase}.", response)
 
 
-def _refusal(response: HttpResponseBase) -> JsonResponse:
+def _withheld(response: HttpResponseBase) -> JsonResponse:
+    """The JSON 500 sent in place of ``response``, which would have exposed the token."""
     error = RefreshTokenExposed()
     return _json_error(error.status_code, error.code, error.detail, response)
