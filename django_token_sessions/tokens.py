@@ -68,8 +68,9 @@ def get_token_backend() -> TokenBackend:
 # by memcached's key rules), nor into a write (a jti that could never be a session's
 # current one must not be taken for a replay, which revokes the session).
 
-#: Longest JTI of a plain simplejwt token adopted by :mod:`.legacy` (the length of its
-#: ``LegacyTokenExchange.jti`` column and of simplejwt's own ``OutstandingToken.jti``).
+#: Longest JTI of a plain simplejwt token that ``django_token_sessions.contrib.legacy``
+#: adopts (the length of its ``LegacyTokenExchange.jti`` column and of simplejwt's own
+#: ``OutstandingToken.jti``).
 MAX_LEGACY_JTI_LENGTH = 255
 #: Longest user id claim that is looked up: a username or an e-mail address (Django's
 #: columns for them hold 150 and 254 characters).
@@ -149,7 +150,7 @@ def check_claims(payload: dict[str, Any], *, legacy: bool = False) -> None:
     characters of one we (or, with ``legacy``, simplejwt) mint.
 
     The one gate between a token's signed JSON and SQL or a cache key, for session tokens
-    (:meth:`_SessionToken.verify`) and the plain simplejwt tokens :mod:`.legacy` adopts
+    (:meth:`_SessionToken.verify`) and the plain simplejwt tokens ``contrib.legacy`` adopts
     (which have no session id, and may have a longer jti). Time claims are PyJWT's and
     simplejwt's to check; ``SESSION_EXPIRY_CLAIM`` is :class:`SessionRefreshToken`'s,
     ``ISSUED_AT_MS_CLAIM`` :class:`SessionAccessToken`'s.
