@@ -144,6 +144,9 @@ _PER_PROCESS_CACHES = (
 )
 
 
+_DJANGO_REDIS = "django_redis.cache.RedisCache"
+
+
 def _check_revocation(conf: dict[str, Any]) -> list[CheckMessage]:
     from .revocation import NoRevocationBackend, RevocationBackend
     from .revocation.cache import CacheBackend
@@ -204,6 +207,17 @@ def _check_revocation(conf: dict[str, Any]) -> list[CheckMessage]:
                 hint="Point REVOCATION_CACHE at a shared cache (django-redis), or use "
                 "django_token_sessions.revocation.db.DatabaseBackend.",
                 id="token_sessions.W006",
+            )
+        )
+    elif caches_setting[alias].get("BACKEND") == _DJANGO_REDIS and backend_class is CacheBackend:
+        messages.append(
+            Info(
+                f"The revocation cache {alias!r} is django-redis: RedisBackend sends the "
+                "check's round trip before the user query and reads it after, so the two "
+                "waits overlap instead of adding up.",
+                hint="Set TOKEN_SESSIONS['REVOCATION_BACKEND'] to "
+                "'django_token_sessions.revocation.redis.RedisBackend'.",
+                id="token_sessions.I002",
             )
         )
     return messages
