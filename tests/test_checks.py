@@ -129,7 +129,21 @@ def test_per_process_revocation_cache_warns_outside_debug(backend):
     },
 )
 def test_shared_revocation_cache_is_fine():
-    assert ids() == set()
+    assert ids(REVOCATION_BACKEND=BACKENDS["redis"]) == set()
+    assert ids(REVOCATION_BACKEND=BACKENDS["db"]) == set()
+
+
+@override_settings(
+    DEBUG=False,
+    CACHES={
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/15",
+        }
+    },
+)
+def test_the_cache_backend_on_django_redis_is_pointed_at_the_redis_backend():
+    assert ids() == {"token_sessions.I002"}
 
 
 @override_settings(DEBUG=False)
