@@ -51,10 +51,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors: list[CheckMessage] = []
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
+        hint = "Check the spelling; unknown keys are ignored."
+        if "ACCEPT_LEGACY_REFRESH_TOKENS" in unknown:
+            hint += (
+                " Plain simplejwt tokens are adopted by the app "
+                "django_token_sessions.contrib.legacy: add it to INSTALLED_APPS (it has no "
+                "setting)."
+            )
         errors.append(
             Warning(
                 f"Unknown TOKEN_SESSIONS keys: {', '.join(unknown)}.",
-                hint="Check the spelling; unknown keys are ignored.",
+                hint=hint,
                 id="token_sessions.W001",
             )
         )
@@ -360,7 +367,6 @@ def check_authentication_classes(app_configs: Any = None, **kwargs: Any) -> list
     import rest_framework.settings as drf_settings
 
     from .authentication import SessionJWTAuthentication
-    from .legacy import LegacyJWTAuthentication
 
     try:
         classes: list[Any] = list(drf_settings.api_settings.DEFAULT_AUTHENTICATION_CLASSES)
@@ -378,29 +384,11 @@ def check_authentication_classes(app_configs: Any = None, **kwargs: Any) -> list
                     "it accepts this app's access tokens without checking that their session "
                     "is alive (revocation is bypassed); listed after, it is never reached.",
                     hint="Remove it. To accept plain simplejwt access tokens during a "
-                    "migration, list django_token_sessions.legacy.LegacyJWTAuthentication "
-                    "before SessionJWTAuthentication instead.",
+                    "migration, install django_token_sessions.contrib.legacy and list its "
+                    "authentication.LegacyJWTAuthentication before SessionJWTAuthentication.",
                     id="token_sessions.W008",
                 )
             )
-    legacy = [i for i, cls in enumerate(classes) if issubclass(cls, LegacyJWTAuthentication)]
-    session = [
-        i
-        for i, cls in enumerate(classes)
-        if issubclass(cls, SessionJWTAuthentication)
-        and not issubclass(cls, LegacyJWTAuthentication)
-    ]
-    if legacy and not any(i > legacy[0] for i in session):
-        messages.append(
-            Warning(
-                "LegacyJWTAuthentication is not followed by SessionJWTAuthentication in "
-                "REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES']: listed after it, it is "
-                "never reached (SessionJWTAuthentication refuses legacy access tokens first); "
-                "alone, it lets no session token in.",
-                hint="List LegacyJWTAuthentication, then SessionJWTAuthentication.",
-                id="token_sessions.W009",
-            )
-        )
     return messages
 
 

@@ -38,7 +38,6 @@ DEFAULTS: dict[str, Any] = {
     "LOGOUT_ON_PASSWORD_CHANGE": True,
     "PASSWORD_CHANGE_KEEPS_CURRENT_SESSION": False,
     "LOGOUT_ON_DEACTIVATION": True,
-    "ACCEPT_LEGACY_REFRESH_TOKENS": False,
     "PURGE_RETENTION": timedelta(days=30),
 }
 
@@ -163,10 +162,6 @@ class Settings:
     @property
     def LOGOUT_ON_DEACTIVATION(self) -> bool:
         return bool(self._raw("LOGOUT_ON_DEACTIVATION"))
-
-    @property
-    def ACCEPT_LEGACY_REFRESH_TOKENS(self) -> bool:
-        return bool(self._raw("ACCEPT_LEGACY_REFRESH_TOKENS"))
 
     @property
     def PURGE_RETENTION(self) -> timedelta:

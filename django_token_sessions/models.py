@@ -252,8 +252,8 @@ def _record_horizon() -> datetime:
 
 
 def _delete(sessions: models.QuerySet[Any]) -> dict[str, int]:
-    """Django's own delete of ``sessions`` (the cascade to nothing, SET_NULL of the legacy
-    exchanges), without the recording of :meth:`DeviceSessionQuerySet.delete`."""
+    """Django's own delete of ``sessions`` (with the ``on_delete`` of the models that point
+    at them), without the recording of :meth:`DeviceSessionQuerySet.delete`."""
     return models.QuerySet.delete(sessions)[1]
 
 
@@ -276,38 +276,3 @@ def _record_deleted(sessions: DeviceSessionQuerySet) -> list[uuid.UUID]:
             lambda: get_revocation_backend().sessions_revoked(live), using=sessions.db
         )
     return [pk for pk, _revoked_at in rows]
-
-
-class LegacyTokenExchange(models.Model):
-    """A plain simplejwt refresh token (no ``sid``) that was exchanged for a device session.
-
-    The unique ``jti`` is what makes the exchange happen once: of two concurrent exchanges
-    of one token, the second INSERT fails. Rows are useless once ``expires_at`` (the legacy
-    token's own expiry) has passed; see :func:`django_token_sessions.legacy.purge_exchanges`.
-    """
-
-    jti = models.CharField(_("legacy refresh JTI"), max_length=255, unique=True, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        related_name="+",
-        verbose_name=_("user"),
-    )
-    session = models.ForeignKey(
-        DeviceSession,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("device session"),
-    )
-    exchanged_at = models.DateTimeField(_("exchanged"), default=timezone.now, editable=False)
-    expires_at = models.DateTimeField(_("legacy token expiry"), editable=False)
-
-    class Meta:
-        verbose_name = _("legacy token exchange")
-        verbose_name_plural = _("legacy token exchanges")
-        indexes = [models.Index(fields=["expires_at"], name="tokensess_legacy_exp_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.jti} ({self.user_id})"

@@ -361,7 +361,7 @@ class SessionJWTScheme(SimpleJWTScheme):
     """``Authorization: Bearer <access>``, a JWT bound to a live device session."""
 
     target_class = "django_token_sessions.authentication.SessionJWTAuthentication"
-    match_subclasses = True  # LegacyJWTAuthentication, and a project's own subclasses
+    match_subclasses = True  # a project's own subclasses (contrib.legacy's has its own scheme)
     name = "sessionJWT"
 
 

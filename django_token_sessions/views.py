@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import legacy, services, transport
+from . import services, transport
 from .authentication import SessionJWTAuthentication
 from .device import client_info
 from .exceptions import (
@@ -212,8 +212,7 @@ class RefreshView(TokenSessionsAPIView):
         raw = self._presented_refresh_token(request)
         if raw is None:
             raise exceptions.ValidationError({"refresh": ["This field is required."]})
-        # Rotation; with ACCEPT_LEGACY_REFRESH_TOKENS on, a plain simplejwt token is adopted.
-        issued = legacy.rotate_or_exchange(raw, client=client_info(request._request))
+        issued = services.rotate_refresh_token(raw, client=client_info(request._request))
         return _with_refresh(Response(_token_body(request, issued)), issued)
 
 

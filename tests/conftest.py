@@ -103,6 +103,21 @@ def pytest_configure(config: Any) -> None:
         config.pluginmanager.register(no_revocation_markers, "no_revocation_markers")
 
 
+@pytest.fixture
+def without_legacy_exchange() -> Iterator[None]:
+    """The refresh of a project without ``django_token_sessions.contrib.legacy``, which the
+    test settings install: its exchange is unregistered for the test. A process that never
+    had the app: tests/test_legacy_absent.py."""
+    from django_token_sessions import services
+    from django_token_sessions.contrib.legacy.exchange import adopt_legacy_refresh_token
+
+    services.unregister_refresh_token_exchange(adopt_legacy_refresh_token)
+    try:
+        yield
+    finally:
+        services.register_refresh_token_exchange(adopt_legacy_refresh_token)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts from an empty default cache (the login throttle, the revocation

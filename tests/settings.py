@@ -18,10 +18,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "rest_framework",
-    # simplejwt's blacklist app, as a project migrating from simplejwt may have it: the
-    # legacy-token tests check that an adopted token is blacklisted there.
+    # A project migrating from simplejwt: its blacklist app (the legacy-token tests check
+    # that an adopted token is blacklisted there) and the legacy adoption. Without the
+    # latter: tests/test_legacy_absent.py.
     "rest_framework_simplejwt.token_blacklist",
     "django_token_sessions",
+    "django_token_sessions.contrib.legacy",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

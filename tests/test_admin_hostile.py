@@ -175,7 +175,7 @@ def test_a_search_of_many_terms_finds_nothing_rather_than_failing(admin_client, 
 # -- the admin's autocomplete view searches with the same method ------------------------------
 
 AUTOCOMPLETE = (
-    "/admin/autocomplete/?app_label=token_sessions&model_name=legacytokenexchange"
+    "/admin/autocomplete/?app_label=token_sessions_legacy&model_name=legacytokenexchange"
     "&field_name=session&term="
 )
 

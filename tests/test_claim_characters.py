@@ -24,7 +24,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from django_token_sessions import signals
-from django_token_sessions.models import LegacyTokenExchange
+from django_token_sessions.contrib.legacy.models import LegacyTokenExchange
 from tests.test_hostile_tokens import (
     CHANNELS,
     assert_error,
@@ -210,8 +210,7 @@ def _legacy_cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("claim", "value"), _legacy_cases())
-def test_bad_characters_in_a_legacy_refresh_token(settings, alice, claim, value):
-    settings.TOKEN_SESSIONS = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
+def test_bad_characters_in_a_legacy_refresh_token(alice, claim, value):
     legacy = _legacy(alice, "refresh")
     legacy[claim] = value
     assert_refused_quietly(CHANNELS["refresh-body"][0], sign(legacy), 401, "token_invalid")
@@ -221,8 +220,7 @@ def test_bad_characters_in_a_legacy_refresh_token(settings, alice, claim, value)
 
 @override_settings(ROOT_URLCONF="tests.test_hostile_tokens")  # has /api/transition-me/
 @pytest.mark.parametrize(("claim", "value"), _legacy_cases())
-def test_bad_characters_in_a_legacy_access_token(settings, alice, claim, value):
-    settings.TOKEN_SESSIONS = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
+def test_bad_characters_in_a_legacy_access_token(alice, claim, value):
     legacy = _legacy(alice, "access")
     assert bearer(sign(legacy)).get("/api/transition-me/").status_code == 200  # undamaged
     legacy[claim] = value

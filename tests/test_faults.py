@@ -48,7 +48,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from django_token_sessions import legacy
+from django_token_sessions import services
 from django_token_sessions.models import DeviceSession, RevokeReason
 from django_token_sessions.revocation.cache import CacheBackend
 from tests.conftest import require_service
@@ -458,7 +458,7 @@ def test_a_database_error_is_a_json_503_on_any_database(db, monkeypatch, error):
     def unavailable(*args: Any, **kwargs: Any) -> None:
         raise error("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(legacy.services, "rotate_refresh_token", unavailable)
+    monkeypatch.setattr(services, "rotate_refresh_token", unavailable)
     status, body = _refresh("any.token.text")
     assert (status, body["code"]) == (503, "service_unavailable")
 

@@ -59,7 +59,7 @@ from rest_framework.test import APIClient
 
 import tests.urls
 from django_token_sessions.authentication import SessionJWTAuthentication
-from django_token_sessions.legacy import LegacyJWTAuthentication
+from django_token_sessions.contrib.legacy.authentication import LegacyJWTAuthentication
 from django_token_sessions.models import DeviceSession
 from tests.utils import BACKENDS, bearer, refresh
 
@@ -367,7 +367,9 @@ def _params() -> list[Any]:
 
 
 @pytest.mark.parametrize(("channel", "forge", "code"), _params())
-def test_forged_token_is_refused_and_changes_nothing(alice, channel, forge, code):
+def test_forged_token_is_refused_and_changes_nothing(
+    alice, channel, forge, code, without_legacy_exchange
+):
     kind = CHANNELS[channel][1]
     raw = forge(claims(alice[kind]))
     status = 400 if code == "invalid_request" else 401
@@ -418,13 +420,12 @@ LEGACY_CASES = [
     ("forge", "code"), [pytest.param(f, c, id=name) for name, f, c in LEGACY_CASES]
 )
 def test_forged_legacy_token_is_refused_while_legacy_tokens_are_accepted(
-    settings, alice, channel, forge, code
+    alice, channel, forge, code
 ):
-    """With ``ACCEPT_LEGACY_REFRESH_TOKENS`` on, a token without ``sid`` goes to the legacy
-    exchange: a damaged one creates no session and records no exchange."""
-    from django_token_sessions.models import LegacyTokenExchange
+    """With the legacy contrib app installed, a token without ``sid`` goes to its exchange:
+    a damaged one creates no session and records no exchange."""
+    from django_token_sessions.contrib.legacy.models import LegacyTokenExchange
 
-    settings.TOKEN_SESSIONS = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
     legacy = claims(alice["refresh"])
     del legacy["sid"], legacy["session_exp"]  # what plain simplejwt issues
     legacy["jti"] = uuid.uuid4().hex
@@ -455,8 +456,7 @@ urlpatterns = [path("api/transition-me/", _transition_me), *tests.urls.urlpatter
 @pytest.mark.parametrize(
     ("forge", "code"), [pytest.param(f, c, id=name) for name, f, c in LEGACY_CASES]
 )
-def test_forged_legacy_access_token_is_refused_during_the_transition(settings, alice, forge, code):
-    settings.TOKEN_SESSIONS = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
+def test_forged_legacy_access_token_is_refused_during_the_transition(alice, forge, code):
     legacy = claims(alice["access"])
     del legacy["sid"], legacy["iat_ms"]
     assert bearer(sign(legacy)).get("/api/transition-me/").status_code == 200  # undamaged

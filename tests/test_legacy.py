@@ -1,19 +1,24 @@
-"""Adopting plain simplejwt tokens: ``ACCEPT_LEGACY_REFRESH_TOKENS`` and the legacy module.
+"""Adopting plain simplejwt tokens: the contrib app ``django_token_sessions.contrib.legacy``.
 
-Every legacy token here is minted by simplejwt itself (``RefreshToken.for_user``), as the
-project did before installing this app. The test settings install simplejwt's
-``token_blacklist`` app, so its ``RefreshToken`` checks and writes the blacklist; the
-"without token_blacklist" behaviour is reproduced by removing the class's ``blacklist``.
+The migration guide, with the app installed (the test settings have it): every legacy token
+here is minted by simplejwt itself (``RefreshToken.for_user``), as the project did before
+installing this package. The test settings install simplejwt's ``token_blacklist`` app too,
+so its ``RefreshToken`` checks and writes the blacklist; the "without token_blacklist"
+behaviour is reproduced by removing the class's ``blacklist``. A project without the app:
+test_legacy_absent.py.
 """
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.checks.registry import registry
+from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 from django.urls import path
@@ -31,25 +36,29 @@ from rest_framework_simplejwt.tokens import BlacklistMixin, RefreshToken
 from rest_framework_simplejwt.utils import aware_utcnow, datetime_from_epoch, get_md5_hash_password
 
 import tests.urls
-from django_token_sessions import legacy, services, signals
+from django_token_sessions import checks, services, signals
 from django_token_sessions.authentication import SessionJWTAuthentication
-from django_token_sessions.checks import check_authentication_classes
+from django_token_sessions.contrib.legacy import checks as legacy_checks
+from django_token_sessions.contrib.legacy import exchange
+from django_token_sessions.contrib.legacy.authentication import LegacyJWTAuthentication
+from django_token_sessions.contrib.legacy.models import LegacyTokenExchange
+from django_token_sessions.contrib.legacy.tokens import is_legacy_token
 from django_token_sessions.exceptions import TokenExpired, TokenInvalid, TokenReused
-from django_token_sessions.legacy import LegacyJWTAuthentication
-from django_token_sessions.models import DeviceSession, LegacyTokenExchange
+from django_token_sessions.models import DeviceSession
 from django_token_sessions.tokens import decode_access, decode_refresh
 from django_token_sessions.views import RefreshView
 from tests.utils import FIREFOX_LINUX, PASSWORD, bearer, catch_signal, refresh
 
-ON = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
-LEGACY_AUTH = "django_token_sessions.legacy.LegacyJWTAuthentication"
+APP = "django_token_sessions.contrib.legacy"
+LEGACY_AUTH = f"{APP}.authentication.LegacyJWTAuthentication"
 SESSION_AUTH = "django_token_sessions.authentication.SessionJWTAuthentication"
 SIMPLEJWT_AUTH = "rest_framework_simplejwt.authentication.JWTAuthentication"
 
 
 @pytest.fixture
-def legacy_on(settings: Any) -> None:
-    settings.TOKEN_SESSIONS = ON
+def app_removed(settings: Any) -> None:
+    """The app taken out of ``INSTALLED_APPS``, with the rest of the settings unchanged."""
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != APP]
 
 
 def mint(user: Any) -> RefreshToken:
@@ -71,7 +80,7 @@ def sessions_of(user: Any) -> Any:
 
 
 def test_legacy_refresh_token_is_exchanged_for_a_device_session(
-    user, legacy_on, django_capture_on_commit_callbacks
+    user, django_capture_on_commit_callbacks
 ):
     legacy_token = mint(user)
     jti = legacy_token["jti"]
@@ -115,7 +124,7 @@ def test_legacy_refresh_token_is_exchanged_for_a_device_session(
     assert session.refresh_jti == decode_refresh(rotated.json()["refresh"]).jti
 
 
-def test_second_use_is_refused_and_changes_nothing(user, legacy_on):
+def test_second_use_is_refused_and_changes_nothing(user):
     raw = str(mint(user))
     first = refresh(raw).json()
     (session,) = sessions_of(user)
@@ -134,27 +143,35 @@ def test_second_use_is_refused_and_changes_nothing(user, legacy_on):
     assert code(refresh(raw)) == (401, "token_reused")
 
 
-def test_each_legacy_token_of_a_user_starts_its_own_session(user, legacy_on):
+def test_each_legacy_token_of_a_user_starts_its_own_session(user):
     # Two devices, each holding its own simplejwt refresh token.
     assert refresh(str(mint(user))).status_code == 200
     assert refresh(str(mint(user))).status_code == 200
     assert sessions_of(user).count() == 2
 
 
-@pytest.mark.parametrize("token_sessions", [{}, {"ACCEPT_LEGACY_REFRESH_TOKENS": False}])
-def test_setting_off_keeps_legacy_tokens_invalid(user, settings, token_sessions):
-    settings.TOKEN_SESSIONS = token_sessions
+def test_without_the_exchange_legacy_tokens_stay_invalid(user, without_legacy_exchange):
     raw = str(mint(user))
 
     assert code(refresh(raw)) == (401, "token_invalid")
     assert not sessions_of(user).exists()
     assert not LegacyTokenExchange.objects.exists()
-    # Nothing recorded: turned on later, the same token is still exchanged once.
-    settings.TOKEN_SESSIONS = ON
+    # Nothing recorded: registered again, the same token is still exchanged once.
+    services.register_refresh_token_exchange(exchange.adopt_legacy_refresh_token)
     assert refresh(raw).status_code == 200
+    assert code(refresh(raw)) == (401, "token_reused")
 
 
-def test_inactive_user_is_refused(make_user, legacy_on):
+def test_the_app_registers_its_exchange_with_the_core(user):
+    # What LegacyConfig.ready() did: registering again is a no-op, so one exchange, once.
+    services.register_refresh_token_exchange(exchange.adopt_legacy_refresh_token)
+    raw = str(mint(user))
+
+    assert services.rotate_refresh_token(raw).session_id == sessions_of(user).get().pk
+    assert LegacyTokenExchange.objects.count() == 1
+
+
+def test_inactive_user_is_refused(make_user):
     user = make_user("bob")
     raw = str(mint(user))
     user.is_active = False
@@ -165,7 +182,7 @@ def test_inactive_user_is_refused(make_user, legacy_on):
     assert not LegacyTokenExchange.objects.exists()
 
 
-def test_deleted_user_is_refused(user, legacy_on):
+def test_deleted_user_is_refused(user):
     raw = str(mint(user))
     user.delete()
 
@@ -174,7 +191,7 @@ def test_deleted_user_is_refused(user, legacy_on):
     assert not LegacyTokenExchange.objects.exists()
 
 
-def test_expired_legacy_token_is_refused(user, legacy_on):
+def test_expired_legacy_token_is_refused(user):
     token = mint(user)
     token.set_exp(from_time=aware_utcnow() - timedelta(days=30))  # re-signed by str()
 
@@ -182,7 +199,7 @@ def test_expired_legacy_token_is_refused(user, legacy_on):
     assert not sessions_of(user).exists()
 
 
-def test_legacy_access_token_is_not_a_refresh_token(user, legacy_on):
+def test_legacy_access_token_is_not_a_refresh_token(user):
     access = str(mint(user).access_token)
 
     response = refresh(access)
@@ -193,7 +210,7 @@ def test_legacy_access_token_is_not_a_refresh_token(user, legacy_on):
     assert not LegacyTokenExchange.objects.exists()
 
 
-def test_token_signed_with_another_key_is_refused(user, legacy_on):
+def test_token_signed_with_another_key_is_refused(user):
     payload = dict(mint(user).payload)
     forged = TokenBackend("HS256", "not-our-signing-key-0123456789abcdef").encode(payload)
 
@@ -204,7 +221,7 @@ def test_token_signed_with_another_key_is_refused(user, legacy_on):
 @pytest.mark.parametrize(
     "sid", ["not-a-uuid", "5b0c6f4e-8a3b-4b0e-9d55-3c1f3f3f3f3f", None, ""], ids=repr
 )
-def test_a_token_with_a_sid_is_never_adopted(user, legacy_on, sid):
+def test_a_token_with_a_sid_is_never_adopted(user, sid):
     # Signed with our key and otherwise a fine simplejwt refresh token, but it names a
     # session (badly): it is refused as invalid, never exchanged.
     token = mint(user)
@@ -215,11 +232,11 @@ def test_a_token_with_a_sid_is_never_adopted(user, legacy_on, sid):
     assert not LegacyTokenExchange.objects.exists()
 
 
-def test_session_token_errors_are_unchanged(user, login, legacy_on):
+def test_session_token_errors_are_unchanged(user, login):
     # Reuse of a rotated session token is still reuse, not a legacy exchange.
     first = login(user)
     assert refresh(first["refresh"]).status_code == 200
-    with override_settings(TOKEN_SESSIONS={**ON, "ROTATION_GRACE_PERIOD": 0}):
+    with override_settings(TOKEN_SESSIONS={"ROTATION_GRACE_PERIOD": 0}):
         assert code(refresh(first["refresh"])) == (401, "token_reused")
     assert not LegacyTokenExchange.objects.exists()
 
@@ -227,7 +244,7 @@ def test_session_token_errors_are_unchanged(user, login, legacy_on):
 # --- simplejwt's token_blacklist app ------------------------------------------------------
 
 
-def test_exchanged_token_is_blacklisted_by_simplejwt(user, legacy_on):
+def test_exchanged_token_is_blacklisted_by_simplejwt(user):
     token = mint(user)
 
     assert refresh(str(token)).status_code == 200
@@ -238,7 +255,7 @@ def test_exchanged_token_is_blacklisted_by_simplejwt(user, legacy_on):
         RefreshToken(str(token))
 
 
-def test_token_blacklisted_beforehand_is_refused(user, legacy_on):
+def test_token_blacklisted_beforehand_is_refused(user):
     token = mint(user)
     token.blacklist()  # e.g. simplejwt's logout (TokenBlacklistView) before the migration
 
@@ -250,7 +267,7 @@ def test_token_blacklisted_beforehand_is_refused(user, legacy_on):
     assert not LegacyTokenExchange.objects.exists()
 
 
-def test_token_minted_before_token_blacklist_was_installed(user, legacy_on):
+def test_token_minted_before_token_blacklist_was_installed(user):
     token = mint(user)
     OutstandingToken.objects.filter(jti=token["jti"]).delete()  # never registered
 
@@ -258,9 +275,7 @@ def test_token_minted_before_token_blacklist_was_installed(user, legacy_on):
     assert BlacklistedToken.objects.filter(token__jti=token["jti"]).exists()
 
 
-def test_without_token_blacklist_the_unique_jti_alone_refuses_a_second_use(
-    user, legacy_on, monkeypatch
-):
+def test_without_token_blacklist_the_unique_jti_alone_refuses_a_second_use(user, monkeypatch):
     # simplejwt's RefreshToken has no blacklist() when its app is not installed: nothing
     # but the INSERT of the JTI refuses the second use.
     monkeypatch.delattr(BlacklistMixin, "blacklist")
@@ -278,7 +293,6 @@ def test_without_token_blacklist_the_unique_jti_alone_refuses_a_second_use(
 
 
 def test_check_revoke_token_is_honoured(user, settings):
-    settings.TOKEN_SESSIONS = ON
     settings.SIMPLE_JWT = {"CHECK_REVOKE_TOKEN": True}
     stale = mint(user)
     stale["hash_password"] = get_md5_hash_password(user.password)
@@ -298,8 +312,7 @@ def test_check_revoke_token_is_honoured(user, settings):
 
 
 def test_exchange_is_usable_without_http(user):
-    # Any framework: the function itself does not look at the setting.
-    issued = legacy.exchange_legacy_refresh_token(str(mint(user)).encode())
+    issued = exchange.exchange_legacy_refresh_token(str(mint(user)).encode())
 
     assert isinstance(issued, services.IssuedSession)
     assert issued.session is not None
@@ -313,43 +326,63 @@ def test_exchange_refuses_what_is_not_a_live_legacy_refresh_token(user):
     no_user = mint(user)
     del no_user["user_id"]
     with pytest.raises(TokenExpired):
-        legacy.exchange_legacy_refresh_token(str(expired))
+        exchange.exchange_legacy_refresh_token(str(expired))
     with pytest.raises(TokenInvalid, match="not a legacy token"):
-        legacy.exchange_legacy_refresh_token(services.create_session(user).tokens.refresh)
+        exchange.exchange_legacy_refresh_token(services.create_session(user).tokens.refresh)
     with pytest.raises(TokenInvalid, match="user identification"):
-        legacy.exchange_legacy_refresh_token(str(no_user))
+        exchange.exchange_legacy_refresh_token(str(no_user))
     assert not LegacyTokenExchange.objects.exists()
 
 
-def test_rotate_or_exchange_rotates_session_tokens(user, legacy_on):
+def test_session_tokens_are_rotated_not_exchanged(user):
     issued = services.create_session(user)
 
-    rotated = legacy.rotate_or_exchange(issued.tokens.refresh)
+    rotated = services.rotate_refresh_token(issued.tokens.refresh)
 
     assert rotated.session_id == issued.session_id
     assert not LegacyTokenExchange.objects.exists()
 
 
 @pytest.mark.parametrize("raw", ["", "garbage", b"\xff", None, 42])
-def test_garbage_is_invalid(raw, legacy_on, db):
+def test_garbage_is_invalid(raw, db):
     with pytest.raises(TokenInvalid):
-        legacy.rotate_or_exchange(raw)
-    assert legacy.is_legacy_token(raw) is False
+        services.rotate_refresh_token(raw)
+    assert is_legacy_token(raw) is False
+    assert exchange.adopt_legacy_refresh_token(raw) is None
 
 
 def test_purge_exchanges_deletes_expired_records(user):
-    old = legacy.exchange_legacy_refresh_token(str(mint(user)))
-    legacy.exchange_legacy_refresh_token(str(mint(user)))
+    old = exchange.exchange_legacy_refresh_token(str(mint(user)))
+    exchange.exchange_legacy_refresh_token(str(mint(user)))
     LegacyTokenExchange.objects.filter(session=old.session_id).update(
         expires_at=timezone.now() - timedelta(minutes=1)
     )
 
-    assert legacy.purge_exchanges() == 1
+    assert exchange.purge_exchanges() == 1
     assert LegacyTokenExchange.objects.count() == 1
 
 
+def test_purge_command_drops_expired_records(user):
+    now = timezone.now()
+    LegacyTokenExchange.objects.create(
+        jti="old",
+        user=user,
+        exchanged_at=now - timedelta(days=9),
+        expires_at=now - timedelta(days=2),
+    )
+    LegacyTokenExchange.objects.create(
+        jti="live", user=user, exchanged_at=now, expires_at=now + timedelta(days=2)
+    )
+    out = io.StringIO()
+
+    call_command("tokensessions_legacy_purge", stdout=out)
+
+    assert list(LegacyTokenExchange.objects.values_list("jti", flat=True)) == ["live"]
+    assert out.getvalue() == "Deleted 1 expired legacy token record(s).\n"
+
+
 def test_purging_a_session_keeps_the_record(user):
-    issued = legacy.exchange_legacy_refresh_token(str(mint(user)))
+    issued = exchange.exchange_legacy_refresh_token(str(mint(user)))
     DeviceSession.objects.filter(pk=issued.session_id).delete()
 
     record = LegacyTokenExchange.objects.get()
@@ -395,21 +428,22 @@ def test_simplejwt_class_listed_first_bypasses_revocation(user, login):
     assert _get(TRANSITION, access).status_code == 401
 
 
-def test_legacy_access_token_accepted_during_transition(user, legacy_on):
+def test_legacy_access_token_accepted_during_transition(user):
     response = _get(TRANSITION, str(mint(user).access_token))
 
     assert response.status_code == 200
     assert response.data == {"user": user.get_username(), "sid": None}
 
 
-def test_legacy_access_token_refused_once_setting_is_off(user):
+def test_legacy_access_token_refused_once_the_app_is_removed(user, app_removed):
+    # Still listed, as a project may forget to: the class lets nothing in by itself.
     response = _get(TRANSITION, str(mint(user).access_token))
 
     assert response.status_code == 401
     assert response.data["code"] == "token_invalid"
 
 
-def test_session_tokens_still_go_through_the_session_class(user, login, legacy_on):
+def test_session_tokens_still_go_through_the_session_class(user, login):
     access = login(user)["access"]
     response = _get(TRANSITION, access)
     assert response.status_code == 200
@@ -428,20 +462,20 @@ def test_session_tokens_still_go_through_the_session_class(user, login, legacy_o
         (lambda user: str(mint(user).access_token)[:-3] + "AAA", "token_invalid"),
     ],
 )
-def test_other_bearer_tokens_are_left_to_the_session_class(user, legacy_on, make, expected):
+def test_other_bearer_tokens_are_left_to_the_session_class(user, make, expected):
     response = _get(TRANSITION, make(user))
     assert response.status_code == 401
     assert response.data["code"] == expected
 
 
 @pytest.mark.parametrize("header", [None, "Basic Zm9vOmJhcg==", "Bearer", "Bearer a b"])
-def test_other_authorization_headers_are_left_to_the_next_class(user, legacy_on, header):
+def test_other_authorization_headers_are_left_to_the_next_class(user, header):
     extra = {} if header is None else {"HTTP_AUTHORIZATION": header}
     request = APIRequestFactory().get("/", **extra)
     assert LegacyJWTAuthentication().authenticate(Request(request)) is None
 
 
-def test_legacy_access_token_of_inactive_user(make_user, legacy_on):
+def test_legacy_access_token_of_inactive_user(make_user):
     user = make_user("bob")
     access = str(mint(user).access_token)
     user.is_active = False
@@ -453,7 +487,7 @@ def test_legacy_access_token_of_inactive_user(make_user, legacy_on):
     assert response.data["code"] == "user_inactive"
 
 
-def test_client_journey_through_the_migration(user, legacy_on):
+def test_client_journey_through_the_migration(user):
     """A client holding simplejwt tokens when the app is deployed, refreshing on a 401."""
     legacy_token = mint(user)
     me = bearer(str(legacy_token.access_token)).get("/api/me/")  # SessionJWTAuthentication only
@@ -482,7 +516,11 @@ def test_client_journey_through_the_migration(user, legacy_on):
 
 def check_ids(*classes: str) -> set[str]:
     with override_settings(REST_FRAMEWORK={"DEFAULT_AUTHENTICATION_CLASSES": list(classes)}):
-        return {m.id for m in check_authentication_classes()}
+        messages = [
+            *checks.check_authentication_classes(),
+            *legacy_checks.check_authentication_classes(),
+        ]
+    return {m.id for m in messages if m.id}
 
 
 @pytest.mark.parametrize(
@@ -492,13 +530,26 @@ def check_ids(*classes: str) -> set[str]:
         ([LEGACY_AUTH, SESSION_AUTH], set()),
         ([SIMPLEJWT_AUTH, SESSION_AUTH], {"token_sessions.W008"}),
         ([SESSION_AUTH, SIMPLEJWT_AUTH], {"token_sessions.W008"}),
-        ([SESSION_AUTH, LEGACY_AUTH], {"token_sessions.W009"}),
-        ([LEGACY_AUTH], {"token_sessions.W009"}),
+        ([SESSION_AUTH, LEGACY_AUTH], {"token_sessions_legacy.W001"}),
+        ([LEGACY_AUTH], {"token_sessions_legacy.W001"}),
         (["rest_framework.authentication.SessionAuthentication"], set()),
     ],
 )
 def test_authentication_class_checks(classes, expected):
     assert check_ids(*classes) == expected
+
+
+def test_the_apps_checks_are_registered_by_its_ready():
+    assert legacy_checks.check_authentication_classes in registry.get_checks()
+
+
+def test_a_leftover_accept_setting_points_to_the_app(settings):
+    settings.TOKEN_SESSIONS = {"ACCEPT_LEGACY_REFRESH_TOKENS": True}
+
+    (warning,) = [m for m in checks.check_settings() if m.id == "token_sessions.W001"]
+
+    assert "ACCEPT_LEGACY_REFRESH_TOKENS" in warning.msg
+    assert APP in warning.hint
 
 
 # --- concurrency --------------------------------------------------------------------------
@@ -521,7 +572,7 @@ def test_concurrent_exchanges_of_one_token_create_one_session(k):
             try:
                 connection.ensure_connection()
                 gate.wait()
-                outcomes[i] = legacy.exchange_legacy_refresh_token(raw)
+                outcomes[i] = exchange.exchange_legacy_refresh_token(raw)
             except BaseException as exc:
                 outcomes[i] = exc
             finally:
@@ -549,7 +600,7 @@ urlpatterns = [path("api/token/refresh/", RefreshView.as_view()), *tests.urls.ur
 
 
 @override_settings(ROOT_URLCONF=__name__)
-def test_old_refresh_url_routed_to_refresh_view(user, legacy_on):
+def test_old_refresh_url_routed_to_refresh_view(user):
     raw = str(mint(user))
 
     response = APIClient().post("/api/token/refresh/", {"refresh": raw}, format="json")
@@ -562,3 +613,31 @@ def test_old_refresh_url_routed_to_refresh_view(user, legacy_on):
         401,
         "token_reused",
     )
+
+
+# --- the OpenAPI schema -------------------------------------------------------------------
+
+
+def test_the_transition_class_has_a_bearer_scheme_of_its_own():
+    pytest.importorskip("drf_spectacular")
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+
+    spectacular = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+    with override_settings(REST_FRAMEWORK=spectacular):
+        view = _view(LegacyJWTAuthentication, SessionJWTAuthentication)
+        patterns = [path("api/transition-me/", view)]
+        GENERATOR_STATS.reset()
+        schema = SchemaGenerator(patterns=patterns).get_schema(request=None, public=True)
+        problems = [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache]
+        GENERATOR_STATS.reset()
+
+    # Only the view's own body is left to guess (a bare test view, no serializer).
+    assert [p for p in problems if "serializer" not in p] == []
+    security = schema["paths"]["/api/transition-me/"]["get"]["security"]
+    assert security == [{"legacyJWT": []}, {"sessionJWT": []}]  # either one lets a client in
+    bearer_jwt = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert schema["components"]["securitySchemes"] == {
+        "legacyJWT": bearer_jwt,
+        "sessionJWT": bearer_jwt,
+    }

@@ -2,11 +2,23 @@
 
 import pytest
 from django.core.management import call_command
+from django.db.migrations.loader import MigrationLoader
 
 
 @pytest.mark.django_db
-def test_no_missing_migrations():
-    call_command("makemigrations", "token_sessions", "--check", "--dry-run", verbosity=0)
+@pytest.mark.parametrize("app_label", ["token_sessions", "token_sessions_legacy"])
+def test_no_missing_migrations(app_label):
+    call_command("makemigrations", app_label, "--check", "--dry-run", verbosity=0)
+
+
+def test_the_core_migrations_know_nothing_of_the_legacy_app():
+    # A project without django_token_sessions.contrib.legacy migrates the core alone.
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    core = [m for key, m in loader.disk_migrations.items() if key[0] == "token_sessions"]
+    assert core
+    assert not [d for m in core for d in m.dependencies if d[0] == "token_sessions_legacy"]
+    legacy = loader.disk_migrations[("token_sessions_legacy", "0001_initial")]
+    assert ("token_sessions", "0001_initial") in legacy.dependencies
 
 
 @pytest.mark.django_db

@@ -306,7 +306,9 @@ def test_expired_refresh_token(user, login):
         ),
     ],
 )
-def test_bad_refresh_tokens_are_token_invalid(user, login, mutate, settings):
+def test_bad_refresh_tokens_are_token_invalid(
+    user, login, mutate, settings, without_legacy_exchange
+):
     body = login(user)
     bad = mutate(body["refresh"], settings.SECRET_KEY)
     assert _refresh_code(bad) == (401, "token_invalid")
@@ -318,7 +320,7 @@ def test_access_token_used_as_refresh_token(user, login):
     assert _refresh_code(body["access"]) == (401, "token_invalid")
 
 
-def test_plain_simplejwt_refresh_token_is_refused(user):
+def test_plain_simplejwt_refresh_token_is_refused(user, without_legacy_exchange):
     assert _refresh_code(str(RefreshToken.for_user(user))) == (401, "token_invalid")
 
 

@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from ...conf import app_settings
-from ...legacy import purge_exchanges
 from ...models import DeviceSession, DeviceSessionQuerySet, RevocationRecord, ended_before
 from ...revocation import marker_lifetime
 
@@ -134,10 +133,6 @@ class Command(BaseCommand):
                 if verbose:
                     self.stdout.write(f"  {deleted} deleted so far")
         self.stdout.write(f"Deleted {_sessions(deleted)} that ended before {cutoff.isoformat()}.")
-        # Records of exchanged legacy simplejwt tokens are only needed until those expire.
-        exchanges = purge_exchanges(now)
-        if exchanges:
-            self.stdout.write(f"Deleted {exchanges} expired legacy token record(s).")
         # A revocation record refuses access tokens issued before it: after a marker
         # lifetime there are none left (whatever the retention of sessions).
         records = purge_records(now - timedelta(seconds=marker_lifetime()), batch_size)
