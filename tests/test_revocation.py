@@ -227,8 +227,9 @@ UNKEYABLE_CLAIMS = [
 def test_a_user_claim_the_cache_cannot_key_as_is_is_checked_by_the_cache_alone(
     make_user, login, id_field, claim, caplog, monkeypatch, django_assert_num_queries, cache_calls
 ):
-    # Was: the check's read raised, the cache was taken for unusable, and every request of
-    # that user went to the database and queued a rebuild.
+    # The failure this guards against: a key the cache refuses makes the check's read
+    # raise, the cache is taken for unusable, and every request of that user goes to the
+    # database and queues a rebuild.
     get_revocation_backend().reset()  # its warnings are rate-limited
     user = make_user("a b" if id_field == "username" else "carol")
     if id_field == "email":

@@ -208,7 +208,7 @@ def test_a_renamed_users_token_never_authenticates_the_next_holder_after_a_flush
         carol.username = "carol2"
         carol.save()
     newcomer = make_user("carol")  # someone else signs up with the freed username
-    # Was: 200 as the newcomer, on the 1st request already.
+    # The failure this guards against: the old token answers 200 as the newcomer.
     assert_refused_after_the_loss(old["access"])
     assert probe(login(newcomer)["access"]) == (200, None)
     assert probe(login(carol)["access"]) == (200, None)

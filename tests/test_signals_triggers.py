@@ -350,7 +350,8 @@ def test_a_renamed_users_tokens_never_authenticate_the_next_holder_of_the_name(
             carol.username = "carol2"
             carol.save()
         newcomer = make_user("carol")  # someone else signs up with the freed name
-        # Was (cache mode): 200 as the newcomer, the check read the markers of "carol".
+        # The failure this guards against (cache backends): 200 as the newcomer, the check
+        # reading the markers of "carol".
         for body in bodies:
             assert me_as(body["access"]) == (401, "session_revoked")
             # Its claim names another user than the session's now.

@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "demo",
 ]
 # The OpenAPI schema (/api/schema/, /api/docs/) needs the "schema" extra; without it the
-# example runs as before. The sidecar serves Swagger UI's files locally (no CDN).
+# example runs without those two pages. The sidecar serves Swagger UI's files locally (no CDN).
 SCHEMA_ENABLED = find_spec("drf_spectacular") is not None
 if SCHEMA_ENABLED:
     INSTALLED_APPS.append("drf_spectacular")
