@@ -384,7 +384,7 @@ def test_forged_token_is_refused_and_changes_nothing(
 def test_forged_access_token_with_the_database_revocation_check(
     settings, alice, channel, forge, code
 ):
-    # REVOCATION_CHECK="db" checks the session in the user query: another code path.
+    # DatabaseBackend checks the session in the user query: another code path.
     settings.TOKEN_SESSIONS = {"REVOCATION_BACKEND": BACKENDS["db"]}
     raw = forge(claims(alice["access"]))
     assert_refused(channel, raw, 401, code)
