@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tests.utils import FIREFOX_LINUX, PASSWORD
+from tests.support.clients import FIREFOX_LINUX, PASSWORD
 
 IN_CI = bool(os.environ.get("CI"))
 #: CacheBackend.resync_interval during a test: ~30 years, longer than any test, even one
@@ -131,7 +131,7 @@ def _clear_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     """
     from django_token_sessions.revocation import get_revocation_backend
     from django_token_sessions.revocation.cache import READY_KEY, CacheBackend
-    from tests.counting_cache import CALLS
+    from tests.support.counting_cache import CALLS
 
     cache.clear()
     # Forget the failures and rebuild attempts of earlier tests: each test may rebuild its
@@ -169,7 +169,7 @@ def db(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def cache_calls() -> list[str]:
     """The cache round trips made so far in this test (clear it to start counting)."""
-    from tests.counting_cache import CALLS
+    from tests.support.counting_cache import CALLS
 
     return CALLS
 
@@ -244,6 +244,6 @@ def example_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Its own SQLite file and settings (``example.settings``), a 1 s rotation grace window
     and no login throttle; it never touches pytest-django's test database.
     """
-    from tests.example_server import serve
+    from tests.support.example_server import serve
 
     yield from serve(tmp_path_factory.mktemp("example_server"))

@@ -46,7 +46,7 @@ TEMPLATES = [
         },
     }
 ]
-CACHES = {"default": {"BACKEND": "tests.counting_cache.CountingLocMemCache"}}
+CACHES = {"default": {"BACKEND": "tests.support.counting_cache.CountingLocMemCache"}}
 
 if os.environ.get("TEST_USER_MODEL", "default") == "uuid":
     INSTALLED_APPS.append("tests.testapp")

@@ -32,7 +32,8 @@ from django_token_sessions.admin import (
 )
 from django_token_sessions.device import ClientInfo
 from django_token_sessions.models import DeviceSession
-from tests.utils import bearer, catch_signal
+from tests.support.clients import bearer
+from tests.support.signals import catch_signal
 
 pytestmark = pytest.mark.django_db
 

@@ -29,7 +29,7 @@ from django_token_sessions.admin import (
     logout_everywhere_action,
 )
 from django_token_sessions.checks import check_user_admin_action
-from tests.example_server import MANAGE, REPO
+from tests.support.example_server import MANAGE, REPO
 
 HINT = "token_sessions.I001"
 

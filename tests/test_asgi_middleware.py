@@ -17,7 +17,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
-from tests.utils import PASSWORD
+from tests.support.clients import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@
 | admin changelist: constant query count, no full-table COUNT(*) | 3/300 below; test_admin.py (3/30) |
 
 A "cache round trip" is one call of the cache API on the counting cache of the test
-settings (``tests/counting_cache.py``), as it would be one request to Redis.
+settings (``tests/support/counting_cache.py``), as it would be one request to Redis.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rest_framework.test import APIClient
 from django_token_sessions import services
 from django_token_sessions.admin import EstimatedCountPaginator
 from django_token_sessions.models import DeviceSession, RevocationRecord
-from tests.utils import PASSWORD, bearer, refresh
+from tests.support.clients import PASSWORD, bearer, refresh
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from django_token_sessions.checks import check_settings
-from tests.utils import BACKENDS
+from tests.support.backends import BACKENDS
 
 COOKIE_MW = "django_token_sessions.middleware.RefreshTokenCookieMiddleware"
 

@@ -25,6 +25,9 @@ from hypothesis import strategies as st
 
 from django_token_sessions import signals
 from django_token_sessions.contrib.legacy.models import LegacyTokenExchange
+from tests.support.backends import BACKENDS
+from tests.support.clients import bearer
+from tests.support.signals import catch_signal
 from tests.test_hostile_tokens import (
     CHANNELS,
     assert_error,
@@ -33,7 +36,6 @@ from tests.test_hostile_tokens import (
     sign,
     snapshot,
 )
-from tests.utils import BACKENDS, bearer, catch_signal
 
 pytestmark = pytest.mark.django_db
 

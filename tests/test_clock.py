@@ -20,7 +20,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from django_token_sessions.models import DeviceSession
-from tests.utils import bearer, refresh
+from tests.support.clients import bearer, refresh
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from django_token_sessions.models import DeviceSession
 from django_token_sessions.tokens import decode_refresh
-from tests.utils import PASSWORD, bearer
+from tests.support.clients import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from django_token_sessions.models import DeviceSession
 from django_token_sessions.tokens import decode_access, decode_refresh
-from tests.utils import PASSWORD, bearer, refresh
+from tests.support.clients import PASSWORD, bearer, refresh
 
 pytestmark = pytest.mark.django_db
 

@@ -14,76 +14,14 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from http.client import HTTPMessage
-from http.cookies import Morsel, SimpleCookie
 from importlib.util import find_spec
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
-from tests.example_server import EXAMPLE_DIR, MANAGE, REPO, serve
-
-DEMO = {"username": "demo", "password": "demo-password"}
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A 302 and its Set-Cookie are what the tests look at, not the page it points to.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-class Http:
-    """A tiny HTTP client with a cookie jar of its own, like one browser or one app.
-
-    Redirects are not followed. :meth:`request` also returns the response's headers and
-    its ``Set-Cookie`` morsels (with their attributes); :meth:`call` only status and body.
-    """
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.cookies: dict[str, str] = {}
-
-    def request(
-        self, method: str, path: str, body: Any = None, *, form: bool = False, **headers: str
-    ) -> tuple[int, Any, HTTPMessage, dict[str, Morsel[str]]]:
-        data = None
-        if body is not None:
-            data = urlencode(body).encode() if form else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
-            kind = "application/x-www-form-urlencoded" if form else "application/json"
-            request.add_header("Content-Type", kind)
-        if self.cookies:
-            request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
-        for name, value in headers.items():
-            request.add_header(name.replace("_", "-"), value)
-        try:
-            with _OPENER.open(request, timeout=10) as response:
-                status, raw, got = response.status, response.read(), response.headers
-        except urllib.error.HTTPError as error:
-            status, raw, got = error.code, error.read(), error.headers
-        set_cookies: dict[str, Morsel[str]] = {}
-        for header in got.get_all("Set-Cookie") or []:
-            for name, morsel in SimpleCookie(header).items():
-                set_cookies[name] = morsel
-                if morsel.value:
-                    self.cookies[name] = morsel.value
-                else:
-                    self.cookies.pop(name, None)
-        is_json = got.get_content_type() == "application/json"
-        return status, (json.loads(raw) if raw and is_json else raw.decode()), got, set_cookies
-
-    def call(self, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
-        status, content, _, _ = self.request(method, path, body, **headers)
-        return status, content
+from tests.support.example_server import DEMO, EXAMPLE_DIR, MANAGE, REPO, Http, serve
 
 
 def native(base: str) -> tuple[Http, dict[str, Any]]:

@@ -17,7 +17,7 @@ from rest_framework import renderers
 from rest_framework.views import APIView
 
 from django_token_sessions.models import DeviceSession
-from tests.utils import PASSWORD, bearer
+from tests.support.clients import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 

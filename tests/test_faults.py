@@ -15,7 +15,7 @@ database (what the session became). The promises:
 The connection is killed in-process (``connection.execute_wrapper`` around the rotation's
 UPDATE, on pytest-django's TEST_DB=postgres database) and, from outside, in a gunicorn
 worker whose UPDATE waits on a row lock the test holds. The gunicorn tests serve the
-example project (tests/gunicorn_example.py) on a database of their own, each with a
+example project (tests/support/gunicorn_example.py) on a database of their own, each with a
 redis-server of its own on a free port, so the shared Redis is never stopped.
 
 Needs PostgreSQL, gunicorn, psycopg, django-redis and redis-server: skipped with the
@@ -26,11 +26,8 @@ Every wait has a timeout; processes and databases are cleaned up in ``finally``.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import shutil
-import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -52,16 +49,10 @@ from django_token_sessions import services
 from django_token_sessions.models import DeviceSession, RevokeReason
 from django_token_sessions.revocation.cache import CacheBackend
 from tests.conftest import require_service
-from tests.gunicorn_example import (
-    example_database,
-    free_port,
-    listening,
-    require_stack,
-    serve,
-    wait_for,
-)
-from tests.test_example_project import DEMO
-from tests.utils import PASSWORD
+from tests.support.clients import PASSWORD
+from tests.support.example_server import DEMO
+from tests.support.faults import Partition, RedisServer
+from tests.support.gunicorn_example import example_database, require_stack, serve, wait_for
 
 #: Safety net for one HTTP request, in seconds. Never asserted on.
 HTTP_TIMEOUT = 15
@@ -142,114 +133,6 @@ def session_row(database_url: str, session_id: str) -> dict[str, Any]:
         ).fetchone()
     assert row is not None
     return dict(row)
-
-
-class RedisServer:
-    """A redis-server of the test's own on a free port, without persistence, so that
-    stopping it loses every key as a restart in production may."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for(lambda: listening(self.port), f"redis-server on port {self.port}", timeout=20)
-
-    def stop(self) -> None:
-        """``SHUTDOWN NOSAVE``, then wait until the process is gone."""
-        # On a raw socket: redis-py retries (with backoff) the connection SHUTDOWN closes.
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            sock.sendall(b"SHUTDOWN NOSAVE\r\n")
-            while sock.recv(1024):
-                pass
-        assert self.process is not None
-        self.process.wait(timeout=20)
-        wait_for(lambda: not listening(self.port), "redis-server to stop", timeout=20)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=20)
-
-    def stored_keys(self) -> set[str]:
-        return {key.decode() for key in self.client().scan_iter(count=1000)}
-
-
-class Partition:
-    """A TCP proxy in front of a Redis: :meth:`sever` cuts the network (open connections
-    dropped, new ones closed at once) while Redis itself keeps running with its data."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.2)
-        self.port = int(self.listener.getsockname()[1])
-        self.severed = threading.Event()
-        self.closed = threading.Event()
-        self.sockets: set[socket.socket] = set()
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.closed.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                continue
-            if self.severed.is_set():
-                client.close()
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-            with self.lock:
-                self.sockets |= {client, upstream}
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            src.settimeout(None)
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        for sock in (src, dst):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def sever(self) -> None:
-        self.severed.set()
-        with self.lock:
-            for sock in self.sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            self.sockets.clear()
-
-    def heal(self) -> None:
-        self.severed.clear()
-
-    def close(self) -> None:
-        self.closed.set()
-        self.sever()
-        self.listener.close()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from django_token_sessions.models import DeviceSession
-from tests.utils import PASSWORD
+from tests.support.clients import PASSWORD
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402

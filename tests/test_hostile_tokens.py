@@ -61,7 +61,8 @@ import tests.urls
 from django_token_sessions.authentication import SessionJWTAuthentication
 from django_token_sessions.contrib.legacy.authentication import LegacyJWTAuthentication
 from django_token_sessions.models import DeviceSession
-from tests.utils import BACKENDS, bearer, refresh
+from tests.support.backends import BACKENDS
+from tests.support.clients import bearer, refresh
 
 pytestmark = pytest.mark.django_db
 

@@ -47,7 +47,8 @@ from django_token_sessions.exceptions import TokenExpired, TokenInvalid, TokenRe
 from django_token_sessions.models import DeviceSession
 from django_token_sessions.tokens import decode_access, decode_refresh
 from django_token_sessions.views import RefreshView
-from tests.utils import FIREFOX_LINUX, PASSWORD, bearer, catch_signal, refresh
+from tests.support.clients import FIREFOX_LINUX, PASSWORD, bearer, refresh
+from tests.support.signals import catch_signal
 
 APP = "django_token_sessions.contrib.legacy"
 LEGACY_AUTH = f"{APP}.authentication.LegacyJWTAuthentication"

@@ -43,7 +43,7 @@ from django.test.utils import setup_test_environment
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from django_token_sessions import services
-from tests.utils import refresh
+from tests.support.clients import refresh
 
 setup_test_environment()
 call_command("migrate", verbosity=0)

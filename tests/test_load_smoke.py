@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_service
-from tests.gunicorn_example import _importable
+from tests.support.gunicorn_example import _importable
 
 pytestmark = pytest.mark.redis
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_token_sessions import services
 from django_token_sessions.device import ClientInfo, device_label
 from django_token_sessions.models import DeviceSession
-from tests.utils import bearer
+from tests.support.clients import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.gunicorn_example import (
+from tests.support.example_server import DEMO, Http
+from tests.support.gunicorn_example import (
     SPREAD_LIMIT,
     SPREAD_SECONDS,
     WORKERS,
@@ -27,7 +28,6 @@ from tests.gunicorn_example import (
     require_stack,
     serve,
 )
-from tests.test_example_project import DEMO, Http
 
 pytestmark = pytest.mark.redis
 
@@ -38,7 +38,7 @@ REVOKED = (401, "session_revoked")
 
 @pytest.fixture(scope="module")
 def gunicorn_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The example project under gunicorn (tests/gunicorn_example.py), Redis db 14, each
+    """The example project under gunicorn (tests/support/gunicorn_example.py), Redis db 14, each
     response naming its worker."""
     require_stack()
     import redis

@@ -18,7 +18,7 @@ from django_token_sessions import revocation, services
 from django_token_sessions.checks import check_settings
 from django_token_sessions.management.commands.tokensessions_purge import parse_duration
 from django_token_sessions.models import DeviceSession, RevocationRecord
-from tests.utils import bearer
+from tests.support.clients import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,8 @@ from django_token_sessions.revocation import cache as markers
 from django_token_sessions.revocation import get_revocation_backend
 from django_token_sessions.revocation.cache import CacheBackend
 from tests.conftest import require_service
-from tests.utils import BACKENDS, bearer, rebuild_may_run_now
+from tests.support.backends import BACKENDS, rebuild_may_run_now
+from tests.support.clients import bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -296,7 +297,7 @@ def _require_django_redis() -> None:
 def broken_redis(ignore_exceptions: bool = False) -> dict:
     _require_django_redis()
     return {
-        "default": {"BACKEND": "tests.counting_cache.CountingLocMemCache"},
+        "default": {"BACKEND": "tests.support.counting_cache.CountingLocMemCache"},
         "revocation": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
@@ -350,7 +351,7 @@ def test_dead_cache_can_fail_closed(user, login, backend):
 # -- real Redis -----------------------------------------------------------------------------
 
 REAL_REDIS = {
-    "default": {"BACKEND": "tests.counting_cache.CountingLocMemCache"},
+    "default": {"BACKEND": "tests.support.counting_cache.CountingLocMemCache"},
     "revocation": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:6379/15",

@@ -21,7 +21,8 @@ from django_token_sessions.revocation import (
 from django_token_sessions.revocation.cache import CacheBackend
 from django_token_sessions.revocation.db import DatabaseBackend
 from django_token_sessions.revocation.redis import RedisBackend
-from tests.utils import BACKENDS, bearer
+from tests.support.backends import BACKENDS
+from tests.support.clients import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,8 @@ from django_token_sessions.conf import app_settings
 from django_token_sessions.models import DeviceSession, RevocationRecord
 from django_token_sessions.revocation import cache as markers
 from tests.conftest import require_service
-from tests.utils import BACKENDS, PASSWORD, bearer, rebuild_may_run_now
+from tests.support.backends import BACKENDS, rebuild_may_run_now
+from tests.support.clients import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -336,7 +337,7 @@ def test_logins_refreshes_and_requests_write_no_record(make_user):
 def restartable_redis(tmp_path: Path) -> Iterator[Any]:
     """A redis-server of this test's own on a free port (never the shared one), as the
     revocation cache."""
-    from tests.test_faults import RedisServer
+    from tests.support.faults import RedisServer
 
     for module in ("django_redis", "redis"):
         try:
@@ -349,7 +350,7 @@ def restartable_redis(tmp_path: Path) -> Iterator[Any]:
     )
     server = RedisServer(tmp_path)
     caches_setting = {
-        "default": {"BACKEND": "tests.counting_cache.CountingLocMemCache"},
+        "default": {"BACKEND": "tests.support.counting_cache.CountingLocMemCache"},
         "revocation": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": server.url,

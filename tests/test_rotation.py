@@ -16,7 +16,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from django_token_sessions.models import DeviceSession
 from django_token_sessions.revocation import cache as markers
 from django_token_sessions.tokens import decode_access, decode_refresh
-from tests.utils import BACKENDS, bearer, refresh
+from tests.support.backends import BACKENDS
+from tests.support.clients import bearer, refresh
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,7 @@ from rest_framework.exceptions import APIException
 from django_token_sessions import schema as extensions
 from django_token_sessions.exceptions import TokenSessionError
 from django_token_sessions.serializers import DeviceSessionSerializer
-from tests.example_server import EXAMPLE_DIR, MANAGE, REPO
+from tests.support.example_server import EXAMPLE_DIR, MANAGE, REPO
 
 README = REPO / "README.md"
 PREFIX = "/api/auth/"

@@ -1,6 +1,6 @@
 """Schema-driven fuzzing: schemathesis against the example project's own OpenAPI schema.
 
-The example project runs in a subprocess of its own (tests/example_server.py), and the
+The example project runs in a subprocess of its own (tests/support/example_server.py), and the
 schema is loaded from its /api/schema/ over HTTP, as a client would. Every operation gets
 a bounded number of generated requests, authenticated with a real bearer token of the
 demo user, and every response must: not be a 5xx, use a documented status code and
@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.example_server import DEMO_PASSWORD, DEMO_USERNAME, serve
+from tests.support.example_server import DEMO_PASSWORD, DEMO_USERNAME, serve
 
 pytestmark = pytest.mark.fuzz
 

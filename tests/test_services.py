@@ -31,7 +31,8 @@ from django_token_sessions.exceptions import (
 from django_token_sessions.models import DeviceSession, RevocationRecord, RevokeReason
 from django_token_sessions.revocation import RevocationBackend
 from django_token_sessions.tokens import decode_access, decode_refresh
-from tests.utils import FIREFOX_LINUX, catch_signal
+from tests.support.clients import FIREFOX_LINUX
+from tests.support.signals import catch_signal
 
 pytestmark = pytest.mark.django_db
 

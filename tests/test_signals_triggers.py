@@ -19,7 +19,9 @@ from django.utils import timezone
 from django_token_sessions import services, signals
 from django_token_sessions.models import DeviceSession, RevocationRecord
 from django_token_sessions.revocation import cache as markers
-from tests.utils import BACKENDS, PASSWORD, bearer, catch_signal, refresh
+from tests.support.backends import BACKENDS
+from tests.support.clients import PASSWORD, bearer, refresh
+from tests.support.signals import catch_signal
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import BaseThrottle
 
 from django_token_sessions.models import DeviceSession
-from tests.utils import PASSWORD
+from tests.support.clients import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.example_server import DEMO_PASSWORD, DEMO_USERNAME, GRACE_SECONDS, REPO
+from tests.support.example_server import DEMO_PASSWORD, DEMO_USERNAME, GRACE_SECONDS, REPO
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_service
-from tests.example_server import DEMO_PASSWORD, DEMO_USERNAME
+from tests.support.example_server import DEMO_PASSWORD, DEMO_USERNAME
 
 from .test_account_page import sign_in, wait_for_state
 

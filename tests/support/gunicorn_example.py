@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tests.conftest import require_service
-from tests.example_server import MANAGE, REPO, _server_env
+from tests.support.example_server import MANAGE, REPO, _server_env
 
 WORKERS = 4
 #: :meth:`Server.spread` and :func:`by_worker`: requests in flight at once, and the most
