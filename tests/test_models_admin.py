@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from django_token_sessions import services
-from django_token_sessions.device import ClientInfo, device_label
+from django_token_sessions.device import ClientInfo
 from django_token_sessions.models import DeviceSession
 from tests.support.clients import bearer
 
@@ -54,26 +54,6 @@ def test_a_rolled_back_revocation_leaves_the_session_alive(user, login):
         revoke_then_fail()
     assert bearer(body["access"]).get("/api/me/").status_code == 200
     assert DeviceSession.objects.get().revoked_at is None
-
-
-@pytest.mark.parametrize(
-    ("agent", "label"),
-    [
-        (
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:120.0) Gecko/20100101 Firefox/120.0",
-            "Firefox on macOS",
-        ),
-        (
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/120.0.0.0 Safari/537.36",
-            "Chrome on Windows",
-        ),
-        ("", ""),
-        ("\x00\xff garbage", ""),
-    ],
-)
-def test_device_labels(agent, label):
-    assert device_label(agent) == label
 
 
 def test_deleting_a_user_deletes_their_sessions(user, login):
