@@ -7,6 +7,7 @@ before the change it guards (issue 11, findings 1, 3, 4, 7 and 8).
 
 from __future__ import annotations
 
+import codecs
 import json
 import uuid
 from typing import Any
@@ -253,6 +254,23 @@ def test_deeply_nested_json_is_a_parse_error(user, endpoint, body):
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_a_body_over_the_upload_limit_is_413(user, endpoint):
     assert_refused_without_a_change(user, endpoint, BIG_JSON, 413, "request_too_large")
+
+
+@pytest.mark.parametrize("codec", ["bz2_codec", "zlib_codec", "base64_codec", "no-such-charset"])
+def test_a_body_in_a_charset_that_is_not_text_is_a_parse_error(user, codec):
+    # A compressing "charset" would expand a body that passed the size check into
+    # anything: refused before it is decoded, on every DRF version we support.
+    client = Client()
+    body = codecs.encode(
+        json.dumps({"username": "x" * 3_000_000, "password": "y"}).encode(), "bz2_codec"
+    )
+    before = DeviceSession.objects.count()
+    # generic(): post() would re-encode the bytes into the charset named.
+    response = client.generic(
+        "POST", "/api/auth/login/", body, content_type=f"application/json; charset={codec}"
+    )
+    assert_json_error(response, 400, "parse_error")
+    assert DeviceSession.objects.count() == before
 
 
 @pytest.mark.parametrize("path", ["/api/auth/refresh/", "/api/auth/logout/"])
