@@ -219,7 +219,7 @@ def login() -> Any:
     """``login(user)`` → the JSON body of a successful login by a native client.
 
     The client asks for the body transport (``X-Token-Transport: body``), so the body
-    holds ``refresh``. Browser (cookie) behaviour is tested in test_cookie_transport.py.
+    holds ``refresh``. Browser (cookie) behaviour is tested in test_transport.py.
     """
 
     def do(user: Any, user_agent: str = FIREFOX_LINUX, **extra: Any) -> dict[str, Any]:

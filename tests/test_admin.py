@@ -533,3 +533,33 @@ def test_the_mixin_adds_the_inline_to_the_change_page_only_and_the_action(superu
     model_admin = action_only._registry[get_user_model()]
     request = change.wsgi_request
     assert list(model_admin.get_inlines(request, user)) == []
+
+
+def test_admin_user_delete_just_works(user, login, make_user, admin_client):
+    login(user)
+    client = admin_client
+    opts = get_user_model()._meta
+    url = f"/admin/{opts.app_label}/{opts.model_name}/{user.pk}/delete/"
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=user.pk).exists()
+    assert not DeviceSession.objects.exists()
+
+
+def test_admin_revoke_action_goes_through_the_services(user, login, admin_client):
+    body = login(user)
+    client = admin_client
+    url = "/admin/token_sessions/devicesession/"
+    assert client.get(url).status_code == 200
+    response = client.post(
+        url,
+        {"action": "revoke_selected", "_selected_action": [body["session"]["id"]]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "1 session was revoked." in response.content.decode()
+    assert DeviceSession.objects.get().revoke_reason == "admin"
+    assert bearer(body["access"]).get("/api/me/").json()["code"] == "session_revoked"
+    # Sessions are created by logins only, and never edited by hand.
+    assert client.get(url + "add/").status_code == 403

@@ -7,7 +7,7 @@
 | authenticated request: simplejwt's user query + exactly 1 cache round trip | below; test_rotation.py |
 | logout-everywhere: O(1) statements and cache writes | service 3/200 and view 3/200 below; test_revocation.py (3/60) |
 | deleting a user: O(1) statements, one revocation record | 3/200 below |
-| session list: 1 query for the list whatever the number of sessions | 1/60 below; test_endpoints.py (5) |
+| session list: 1 query for the list whatever the number of sessions | 1/60 below; test_views.py (5) |
 | admin changelist: constant query count, no full-table COUNT(*) | 3/300 below; test_admin.py (3/30) |
 
 A "cache round trip" is one call of the cache API on the counting cache of the test

@@ -8,7 +8,7 @@ row changed (a bystander user's row included), and that the legitimate session s
 refreshes and authenticates afterwards. Tokens are built with PyJWT from a real token's claims.
 
 A refused cookie on the *logout* endpoint is answered 204 by design (a stale cookie never
-blocks a logout, see test_cookie_transport.py); there the test asserts 204 and no change.
+blocks a logout, see test_transport.py); there the test asserts 204 and no change.
 
 Covered elsewhere, so not repeated here:
 
@@ -23,10 +23,10 @@ Covered elsewhere, so not repeated here:
   ::test_plain_simplejwt_access_token_is_refused: tokens without ``sid``.
 - test_rotation.py::test_deleted_user: a deleted user's refresh token in the body.
 - test_rotation.py::test_malformed_refresh_bodies_are_4xx_json, ::test_non_json_refresh_body.
-- test_endpoints.py::test_bad_authorization_headers: ``Bearer``, ``Bearer a b``, garbage,
+- test_views.py::test_bad_authorization_headers: ``Bearer``, ``Bearer a b``, garbage,
   ``Basic``, a Latin-1 character.
-- test_endpoints.py::test_logout_with_garbage_body_token.
-- test_cookie_transport.py::test_a_stale_cookie_never_blocks_logout,
+- test_views.py::test_logout_with_garbage_body_token.
+- test_transport.py::test_a_stale_cookie_never_blocks_logout,
   ::test_refused_cookie_is_deleted,
   ::test_cookie_refresh_without_csrf_token_is_403_and_changes_nothing.
 - test_claim_characters.py: the characters of the claims (NUL, lone surrogates, control

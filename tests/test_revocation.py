@@ -12,6 +12,7 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.core.cache import cache, caches
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
@@ -643,3 +644,17 @@ def test_a_rebuild_that_fails_half_way_releases_its_lock(user, login, monkeypatc
     cache.add(markers.REBUILDING_KEY, 1, timeout=30)  # another process's lock...
     assert store.rebuild() is False
     assert cache.get(markers.REBUILDING_KEY) == 1  # ...is left alone
+
+
+def test_a_rolled_back_revocation_leaves_the_session_alive(user, login):
+    body = login(user)
+
+    def revoke_then_fail():
+        with transaction.atomic():
+            services.logout_everywhere(user)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        revoke_then_fail()
+    assert bearer(body["access"]).get("/api/me/").status_code == 200
+    assert DeviceSession.objects.get().revoked_at is None

@@ -2,7 +2,7 @@
 framework calls it: no HTTP, each public function with its rows, signals, revocation
 notices and errors.
 
-The same behaviour through the endpoints is in test_endpoints.py, test_rotation.py and
+The same behaviour through the endpoints is in test_views.py, test_rotation.py and
 test_revocation.py; the races are in test_concurrency.py.
 """
 
@@ -328,3 +328,14 @@ def test_user_id_changed_ends_every_session_under_the_old_claim(user, told):
         assert services.user_id_changed(user, "old-name") == 2
     assert RevocationRecord.objects.filter(user_claim="old-name").count() == 1
     assert ("old-name", None) in told.users
+
+
+def test_services_work_without_http(user):
+    issued = services.create_session(
+        user, client=ClientInfo(ip_address="192.0.2.1", user_agent="curl/8.5.0"), name="CLI"
+    )
+    assert issued.session is not None
+    assert issued.session.display_name == "CLI"
+    rotated = services.rotate_refresh_token(issued.tokens.refresh)
+    assert rotated.session_id == issued.session_id
+    assert services.logout_everywhere(user) == 1

@@ -36,28 +36,28 @@ PROMISES = {
     "admin revocation": [
         "tests/test_admin.py::test_revoke_action_goes_through_the_services",
         "tests/test_admin.py::test_user_admin_has_log_out_everywhere",
-        "tests/test_models_admin.py::test_admin_revoke_action_goes_through_the_services",
+        "tests/test_admin.py::test_admin_revoke_action_goes_through_the_services",
     ],
     "deactivation": [
-        "tests/test_signals_triggers.py::test_deactivation_by_save",
-        "tests/test_signals_triggers.py::test_deactivation_in_the_admin",
+        "tests/test_receivers.py::test_deactivation_by_save",
+        "tests/test_receivers.py::test_deactivation_in_the_admin",
     ],
     "password change": [
-        "tests/test_signals_triggers.py::test_password_change_through_the_api_logs_out_every_device",
-        "tests/test_signals_triggers.py::test_password_change_can_keep_the_session_that_made_it",
-        "tests/test_signals_triggers.py::test_set_password_form",
-        "tests/test_signals_triggers.py::test_admin_password_change",
+        "tests/test_receivers.py::test_password_change_through_the_api_logs_out_every_device",
+        "tests/test_receivers.py::test_password_change_can_keep_the_session_that_made_it",
+        "tests/test_receivers.py::test_set_password_form",
+        "tests/test_receivers.py::test_admin_password_change",
     ],
     "session cap eviction": [
-        "tests/test_signals_triggers.py::test_session_cap_eviction_signals_and_ends_the_evicted_access_token",
+        "tests/test_signals.py::test_session_cap_eviction_signals_and_ends_the_evicted_access_token",
     ],
     "logout": [
-        "tests/test_endpoints.py::test_logout_with_refresh_token",
-        "tests/test_endpoints.py::test_revoke_a_device",
+        "tests/test_views.py::test_logout_with_refresh_token",
+        "tests/test_views.py::test_revoke_a_device",
         "tests/test_revocation.py::test_revoking_one_device_writes_one_marker_after_commit",
     ],
     "logout everywhere": [
-        "tests/test_endpoints.py::test_logout_all",
+        "tests/test_views.py::test_logout_all",
         "tests/test_revocation.py::test_logout_everywhere_is_one_update_and_one_cache_write",
         "tests/test_clock.py::test_logout_everywhere_refuses_tokens_issued_in_the_same_second_before_it",
     ],
@@ -65,7 +65,7 @@ PROMISES = {
         "tests/test_hostile_tokens.py::test_access_token_of_a_deleted_user_never_authenticates_a_newcomer",
     ],
     "renamed user": [
-        "tests/test_signals_triggers.py::test_a_renamed_users_tokens_never_authenticate_the_next_holder_of_the_name[cache]",
+        "tests/test_receivers.py::test_a_renamed_users_tokens_never_authenticate_the_next_holder_of_the_name[cache]",
     ],
     "marker lifetime": [
         "tests/test_revocation.py::test_marker_lifetime_covers_the_access_token_and_leeway",

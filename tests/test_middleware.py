@@ -3,7 +3,7 @@
 Django's ``AsyncClient`` builds the middleware chain in async mode, so the middleware
 runs as a coroutine (``__acall__``) around the real URLconf (tests/urls.py). Everything
 is asserted through HTTP (status, ``Set-Cookie`` and its attributes, the JSON body), as
-tests/test_cookie_transport.py does for WSGI, so these tests hold whatever the
+tests/test_transport.py does for WSGI, so these tests hold whatever the
 middleware's internals become. Each test is one coroutine run with ``async_to_sync``:
 the sync views then run in this thread, inside the test's database transaction.
 """
