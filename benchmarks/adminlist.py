@@ -1,6 +1,6 @@
 """The DeviceSession admin changelist on a big table: time and queries of one page.
 
-Shared by ``python -m benchmarks`` (``--admin-rows``) and ``tests/perf_admin_changelist.py``.
+Shared by ``python -m benchmarks`` (``--admin-rows``) and ``benchmarks/perf_admin_changelist.py``.
 The rows are inserted in bulk: on PostgreSQL one ``INSERT … SELECT generate_series`` and a
 ``VACUUM ANALYZE`` (a million rows in well under a minute); elsewhere ``bulk_create`` in
 batches. Each page is fetched through Django's test client as a superuser (the whole

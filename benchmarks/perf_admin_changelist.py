@@ -1,8 +1,9 @@
 """Time the DeviceSession admin changelist on PostgreSQL with a million sessions.
 
-Not a test (pytest does not collect it): run it by hand, from the repository root::
+Run it by hand, from the repository root (it uses the test settings, ``tests/settings.py``,
+on PostgreSQL)::
 
-    PGDATABASE=tokensess_admin_perf python -m tests.perf_admin_changelist --explain
+    PGDATABASE=tokensess_admin_perf python -m benchmarks.perf_admin_changelist --explain
 
 ``PGDATABASE`` names a scratch database on 127.0.0.1:5432 (``PGHOST``/``PGPORT``/``PGUSER``
 as for the tests): it is created if missing, migrated, and filled once with ``--rows``
@@ -12,8 +13,11 @@ rows (``--rebuild`` inserts them again). Each changelist URL is fetched through 
 test client as a superuser, once to warm up and then ``--repeat`` times; the median time
 and the number of queries of one page are printed. ``--explain`` adds ``EXPLAIN ANALYZE``
 of the queries each page ran on the session table; ``--stock-count`` measures with Django's
-own paginator and full result count instead, for comparison. The insert and the pages are
-``benchmarks/adminlist.py``, shared with ``python -m benchmarks`` (``--admin-rows``).
+own paginator and full result count instead, for comparison; ``--only`` runs the cases
+whose label contains a word. The insert and the pages are ``benchmarks/adminlist.py``,
+shared with ``python -m benchmarks`` (``--admin-rows``), which measures the same pages on a
+table it fills and empties on every run, without the row reuse, ``EXPLAIN`` or the
+comparison with Django's paginator this script adds.
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ def _ensure_database(name: str) -> None:
 def _populate(rows: int, users: int, rebuild: bool) -> None:
     from django.db import connection
 
-    from benchmarks import adminlist
     from django_token_sessions.models import DeviceSession
+
+    from . import adminlist
 
     table = DeviceSession._meta.db_table
     with connection.cursor() as cursor:
@@ -85,8 +90,9 @@ def main() -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from benchmarks import adminlist
     from django_token_sessions.models import DeviceSession
+
+    from . import adminlist
 
     if args.stock_count:
         from django.contrib import admin
