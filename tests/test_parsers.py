@@ -1,7 +1,8 @@
-"""``django_token_sessions.parsers``: our views' JSON parser refuses a deeply nested body.
+"""``django_token_sessions.parsers``: our views' JSON parser refuses a deeply nested body,
+a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` and a charset that is not a text encoding.
 
-The threat (a 500 from ``RecursionError``) is tested through every endpoint in
-tests/test_fail_closed.py; here the parser itself, at the limit and just past it.
+The threats (a 500 from ``RecursionError``, an unbounded read) are tested through every
+endpoint in tests/test_fail_closed.py; here the parser itself, at each limit and past it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import io
 import json
 
 import pytest
+from django.core.exceptions import RequestDataTooBig
+from django.test import override_settings
 from rest_framework.exceptions import ParseError
 from rest_framework.test import APIClient
 
@@ -21,8 +24,8 @@ def nested(depth: int, opener: str = "[", closer: str = "]") -> bytes:
     return (opener * depth + "1" + closer * depth).encode()
 
 
-def parse(raw: bytes):
-    return JSONParser().parse(io.BytesIO(raw), "application/json", {})
+def parse(raw: bytes, **context: str):
+    return JSONParser().parse(io.BytesIO(raw), "application/json", context)
 
 
 def test_a_flat_object_parses():
@@ -59,6 +62,23 @@ def test_depth_is_counted_per_branch_not_per_item():
 def test_malformed_json_is_drfs_parse_error():
     with pytest.raises(ParseError):
         parse(b'{"refresh": ')
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=20)
+def test_a_body_up_to_the_upload_limit_parses_and_one_byte_more_is_too_big():
+    at_the_limit = b'{"refresh": "abcde"}'
+    assert len(at_the_limit) == 20
+    assert parse(at_the_limit) == {"refresh": "abcde"}
+    with pytest.raises(RequestDataTooBig):
+        parse(b'{"refresh": "abcdef"}')
+
+
+def test_a_text_charset_is_honoured_and_a_codec_that_is_not_text_refused():
+    assert parse('{"name": "Zürich"}'.encode("latin-1"), encoding="latin-1") == {"name": "Zürich"}
+    with pytest.raises(ParseError, match="charset"):
+        parse(b"{}", encoding="bz2_codec")
+    with pytest.raises(ParseError, match="charset"):
+        parse(b"{}", encoding="no-such-charset")
 
 
 @pytest.mark.django_db
