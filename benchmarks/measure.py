@@ -253,9 +253,9 @@ def _batch_size(per_op_us: float, batch_ms: float) -> int:
 
 def fresh_resync(case: Case) -> None:
     """Rebuild the revocation cache now, so that no periodic rebuild (every
-    ``CacheBackend.resync_interval`` seconds, by the request that notices) falls into the counting pass
-    that follows: the counts are those of the steady state. The rebuild itself is measured
-    apart, by :func:`resync`."""
+    ``CacheBackend.resync_interval`` seconds, by the request that notices) falls into the
+    counting pass that follows: the counts are those of the steady state. The rebuild
+    itself is measured apart, by :func:`resync`."""
     from django_token_sessions.revocation import get_revocation_backend
     from django_token_sessions.revocation.cache import CacheBackend
 
