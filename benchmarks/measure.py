@@ -99,7 +99,9 @@ def _redis_counters(redis_cache: Any) -> Iterator[dict[str, int]]:
     import redis.connection
 
     counts = {"writes": 0, "api": 0}
-    connection_class = redis.connection.AbstractConnection
+    # The class every connection's writes go through: AbstractConnection since redis-py
+    # 4.5, Connection before it.
+    connection_class = getattr(redis.connection, "AbstractConnection", redis.connection.Connection)
     original_send = connection_class.send_packed_command
 
     def send_packed_command(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -1,5 +1,6 @@
 """Create (or reset) the demo user and print how to sign in."""
 
+import os
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -24,7 +25,8 @@ class Command(BaseCommand):
         user.save()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo user ready. Open http://127.0.0.1:8000/ and sign in as "
+                f"Demo user ready. Open http://127.0.0.1:{os.environ.get('DEMO_PORT', '8000')}/ "
+                f"and sign in as "
                 f"{DEMO_USERNAME} / {DEMO_PASSWORD} (the admin at /admin/ takes it too)."
             )
         )
