@@ -119,7 +119,8 @@ def test_per_process_revocation_cache_warns_outside_debug(backend):
         assert ids(REVOCATION_BACKEND=BACKENDS["db"]) == set()
 
 
-@override_settings(
+#: A shared Redis cache as the revocation cache, DEBUG off: what production looks like.
+ON_DJANGO_REDIS = override_settings(
     DEBUG=False,
     CACHES={
         "default": {
@@ -128,20 +129,15 @@ def test_per_process_revocation_cache_warns_outside_debug(backend):
         }
     },
 )
+
+
+@ON_DJANGO_REDIS
 def test_shared_revocation_cache_is_fine():
     assert ids(REVOCATION_BACKEND=BACKENDS["redis"]) == set()
     assert ids(REVOCATION_BACKEND=BACKENDS["db"]) == set()
 
 
-@override_settings(
-    DEBUG=False,
-    CACHES={
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/15",
-        }
-    },
-)
+@ON_DJANGO_REDIS
 def test_the_cache_backend_on_django_redis_is_pointed_at_the_redis_backend():
     assert ids() == {"token_sessions.I002"}
 
