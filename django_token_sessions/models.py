@@ -138,6 +138,12 @@ class DeviceSession(models.Model):
     previous_jti = models.CharField(
         _("previous refresh JTI"), max_length=64, blank=True, default="", editable=False
     )
+    #: SHA-256 (hex) of the ``Idempotency-Key`` the client sent with the refresh that
+    #: replaced ``previous_jti``; empty if it sent none. A retry of that refresh with the
+    #: same key gets the current pair back instead of being taken for a replay.
+    rotation_key = models.CharField(
+        _("rotation retry key (SHA-256)"), max_length=64, blank=True, default="", editable=False
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now, editable=False)
     rotated_at = models.DateTimeField(_("rotated"), null=True, blank=True, editable=False)

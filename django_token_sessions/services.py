@@ -7,6 +7,7 @@ functions and maps :mod:`.exceptions` to responses, and gets identical behaviour
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 import uuid
@@ -49,6 +50,7 @@ __all__ = [
     "logout_everywhere",
     "register_refresh_token_exchange",
     "rename_session",
+    "retry_key_digest",
     "revoke_session",
     "revoke_sessions",
     "rotate_refresh_token",
@@ -194,7 +196,16 @@ def unregister_refresh_token_exchange(exchange: RefreshTokenExchange) -> None:
         _exchanges.remove(exchange)
 
 
-def rotate_refresh_token(raw_token: Any, *, client: ClientInfo | None = None) -> IssuedSession:
+def retry_key_digest(retry_key: str | None) -> str:
+    """What a session row keeps of a refresh's retry key: its SHA-256, hex ("" for none)."""
+    if not retry_key:
+        return ""
+    return hashlib.sha256(retry_key.encode("ascii")).hexdigest()
+
+
+def rotate_refresh_token(
+    raw_token: Any, *, client: ClientInfo | None = None, retry_key: str | None = None
+) -> IssuedSession:
     """Exchange a refresh token for a new pair, invalidating the old one.
 
     The swap is a single conditional UPDATE (compare-and-swap on the current JTI), so of
@@ -203,6 +214,12 @@ def rotate_refresh_token(raw_token: Any, *, client: ClientInfo | None = None) ->
     rotation happened inside ``ROTATION_GRACE_PERIOD``: they converge on one token
     instead of forking the chain. Any other JTI of the session is a replayed token: the
     session is revoked and :class:`~.exceptions.TokenReused` raised.
+
+    ``retry_key`` (the request's ``Idempotency-Key``, checked by the caller: see
+    :func:`~.transport.retry_key`) makes a lost response recoverable after the grace
+    window: the rotation records its digest, and the token it replaced, presented again
+    with the same key while the session's current token has not been rotated since, gets
+    the current pair back. Without the key, or with another one, that is a replay.
 
     A token without a session id goes to the exchanges registered with
     :func:`register_refresh_token_exchange`, if any.
@@ -217,10 +234,12 @@ def rotate_refresh_token(raw_token: Any, *, client: ClientInfo | None = None) ->
             if issued is not None:
                 return issued
         raise
-    return _rotate(token, client, retry=True)
+    return _rotate(token, client, retry_key_digest(retry_key), retry=True)
 
 
-def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: bool) -> IssuedSession:
+def _rotate(
+    token: SessionRefreshToken, client: ClientInfo | None, key_digest: str, *, retry: bool
+) -> IssuedSession:
     now = timezone.now()
     api = jwt_settings()
     if _user_rule_fits_in_the_swap():
@@ -251,6 +270,7 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
                 "rotated_at": now,
                 "last_seen_at": now,
                 "idle_expires_at": min(now + refresh_token_lifetime(), token.session_expires_at),
+                "rotation_key": key_digest,
                 **({} if client is None else {"ip_address": client.ip_address}),
             },
             now=now,
@@ -267,7 +287,7 @@ def _rotate(token: SessionRefreshToken, client: ClientInfo | None, *, retry: boo
             absolute_expires_at=token.session_expires_at,
         )
         return IssuedSession(token.session_id, token.user_id, tokens)
-    return _grace_or_refuse(token, now, client, retry=retry)
+    return _grace_or_refuse(token, now, client, key_digest, retry=retry)
 
 
 def _user_rule_fits_in_the_swap() -> bool:
@@ -290,12 +310,23 @@ def _replaced_within_grace(session: DeviceSession, jti: str, now: datetime) -> b
     )
 
 
+def _retried_with_its_key(session: DeviceSession, jti: str, key_digest: str) -> bool:
+    """True if ``jti`` is the token the session's last rotation replaced and the request
+    carries the retry key that rotation was made with: its response was lost."""
+    return bool(key_digest) and jti == session.previous_jti and session.rotation_key == key_digest
+
+
 def _grace_or_refuse(
-    token: SessionRefreshToken, now: datetime, client: ClientInfo | None, *, retry: bool
+    token: SessionRefreshToken,
+    now: datetime,
+    client: ClientInfo | None,
+    key_digest: str,
+    *,
+    retry: bool,
 ) -> IssuedSession:
     """After a swap that matched no row: the session's current pair again for a token
-    replaced inside the grace window; otherwise the refusal that explains why (a replay
-    revokes the session)."""
+    replaced inside the grace window, or retried with the key of the rotation that
+    replaced it; otherwise the refusal that explains why (a replay revokes the session)."""
     session = DeviceSession.objects.select_related("user").filter(pk=token.session_id).first()
     if session is None:
         if user_for_claim(token.user_id) is None:
@@ -310,10 +341,14 @@ def _grace_or_refuse(
     if not user_may_authenticate(session.user):
         raise UserInactive()
 
-    if _replaced_within_grace(session, token.jti, now):
-        # Two tabs (or a retry after a lost response) refreshed with the same token: hand
-        # out the session's current JTI again. Both end up holding the one valid token,
-        # so no second chain is born; the window is short so a thief cannot rely on it.
+    if _replaced_within_grace(session, token.jti, now) or _retried_with_its_key(
+        session, token.jti, key_digest
+    ):
+        # Two tabs refreshed with the same token, or a client retries a refresh whose
+        # response it never got: hand out the session's current JTI again. Both end up
+        # holding the one valid token, so no second chain is born. The grace window is
+        # short so a thief cannot rely on it; past it, only the retry key, which the
+        # client holds only while its refresh is in flight, opens this door.
         tokens = mint_pair(
             user_id=token.user_id,
             session_id=session.pk,
@@ -327,7 +362,7 @@ def _grace_or_refuse(
         # The row changed between our UPDATE and this read (a boundary of an expiry, a
         # revoke rolled back): it is current and live now, so try the swap once more.
         if retry:
-            return _rotate(token, client, retry=False)
+            return _rotate(token, client, key_digest, retry=False)
         raise SessionExpired()
 
     # A token that is neither current nor just replaced was rotated earlier: someone is

@@ -16,6 +16,7 @@ send the cookie, but can never get the refresh token back in a body it can read.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import NoReverseMatch, reverse
 
 from .conf import app_settings
-from .exceptions import CsrfFailed
+from .exceptions import CsrfFailed, InvalidRequest
 
 #: Request header a native client sends to get the refresh token in the JSON body.
 TRANSPORT_HEADER = "X-Token-Transport"
@@ -112,6 +113,31 @@ def refresh_token_from(request: HttpRequest, body_token: Any) -> str | None:
 class _CsrfCheck(CsrfViewMiddleware):
     def _reject(self, request: HttpRequest, reason: str) -> Any:
         return reason
+
+
+#: The request header that carries a refresh's retry key (the IETF draft's idempotency key).
+RETRY_KEY_HEADER = "Idempotency-Key"
+#: 16 to 255 visible ASCII characters: room for a UUID or 128 random bits, in any encoding.
+_RETRY_KEY = re.compile(r"[!-~]{16,255}")
+
+
+def retry_key(request: HttpRequest) -> str | None:
+    """The refresh's retry key (``Idempotency-Key``), or None if the request sent none.
+
+    A client makes a fresh key for each refresh and sends the same key again only when it
+    retries that refresh because the response was lost; with it, the retry gets the pair
+    the lost response carried even past the grace window. A malformed key is refused
+    (400 ``invalid_request``) rather than ignored, so a client never believes it is
+    protected when it is not.
+    """
+    value = request.headers.get(RETRY_KEY_HEADER)
+    if value is None:
+        return None
+    if not _RETRY_KEY.fullmatch(value):
+        raise InvalidRequest(
+            f"{RETRY_KEY_HEADER} must be 16 to 255 visible ASCII characters (a UUID will do)."
+        )
+    return value
 
 
 def enforce_csrf(request: HttpRequest) -> None:

@@ -212,7 +212,11 @@ class RefreshView(TokenSessionsAPIView):
         raw = self._presented_refresh_token(request)
         if raw is None:
             raise exceptions.ValidationError({"refresh": ["This field is required."]})
-        issued = services.rotate_refresh_token(raw, client=client_info(request._request))
+        issued = services.rotate_refresh_token(
+            raw,
+            client=client_info(request._request),
+            retry_key=transport.retry_key(request._request),
+        )
         return _with_refresh(Response(_token_body(request, issued)), issued)
 
 

@@ -85,7 +85,9 @@ def test_without_the_app_nothing_of_it_exists(tmp_path):
     found = _probe(tmp_path, with_app=False)
 
     assert not [table for table in found["tables"] if "legacy" in table]
-    assert found["migrations"] == ["token_sessions.0001_initial"]
+    # The core's own migrations only.
+    assert found["migrations"]
+    assert all(name.startswith("token_sessions.") for name in found["migrations"])
     assert found["plain"] == [401, "token_invalid"]
     assert found["rotated"] == 200
     # Not imported at all, so not on the refresh path either.
