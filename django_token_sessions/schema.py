@@ -56,7 +56,7 @@ from .serializers import (
     RenameSessionSerializer,
     TokenResponseSerializer,
 )
-from .transport import TRANSPORT_HEADER
+from .transport import RETRY_KEY_HEADER, TRANSPORT_HEADER
 
 TAGS = ["token-sessions"]
 
@@ -308,6 +308,19 @@ _TRANSPORT_HEADER = OpenApiParameter(
     ),
 )
 
+_RETRY_KEY = OpenApiParameter(
+    name=RETRY_KEY_HEADER,
+    location=OpenApiParameter.HEADER,
+    type={"type": "string", "minLength": 16, "maxLength": 255},
+    required=False,
+    description=(
+        "A fresh key for each refresh (a UUID will do: 16 to 255 visible ASCII "
+        "characters), sent again only when retrying that refresh because its response "
+        "was lost: the retry then gets the pair the lost response carried, even after the "
+        "grace window, instead of `token_reused`. A malformed key is 400 `invalid_request`."
+    ),
+)
+
 # The refresh token of refresh and logout: in the body, or else in the cookie.
 _REFRESH_BODY = {
     "type": "object",
@@ -399,7 +412,11 @@ def _refresh_view(view: Any) -> Any:
             auth=_ANONYMOUS,
             extensions=extension,
             request={"application/json": _REFRESH_BODY},
-            parameters=[_set_cookie(200, 401, what="replaces or deletes"), _RETRY_AFTER],
+            parameters=[
+                _RETRY_KEY,
+                _set_cookie(200, 401, what="replaces or deletes"),
+                _RETRY_AFTER,
+            ],
             responses={
                 200: TokenResponseSerializer,
                 400: _bad_request(),

@@ -348,6 +348,16 @@ def test_refresh_cookie_transport_header_and_set_cookie(schema):
     )
 
 
+def test_refresh_documents_its_retry_key_header(schema):
+    (key,) = operation(schema, "/api/auth/refresh/", "post")["parameters"]
+    assert (key["in"], key["name"], key.get("required", False)) == (
+        "header",
+        "Idempotency-Key",
+        False,
+    )
+    assert key["schema"] == {"type": "string", "minLength": 16, "maxLength": 255}
+
+
 def test_the_cookie_name_follows_the_setting():
     refresh = operation(generate(REFRESH_COOKIE_NAME="rt"), "/api/auth/refresh/", "post")
     assert refresh["x-refresh-cookie"]["name"] == "rt"
