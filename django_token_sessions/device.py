@@ -79,6 +79,14 @@ class ClientInfo:
 
     ip_address: str | None = None
     user_agent: str = ""
+    #: The label the app gave its device at login (:func:`app_device_label`), which wins
+    #: over the one guessed from the user agent; empty if it gave none.
+    app_label: str = ""
+
+    @property
+    def label(self) -> str:
+        """The device label to store: the app's own, else the user agent's."""
+        return self.app_label or device_label(self.user_agent)
 
 
 @lru_cache(maxsize=1024)

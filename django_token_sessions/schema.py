@@ -56,7 +56,12 @@ from .serializers import (
     RenameSessionSerializer,
     TokenResponseSerializer,
 )
-from .transport import RETRY_KEY_HEADER, TRANSPORT_HEADER
+from .transport import (
+    RETRY_KEY_HEADER,
+    RETRY_KEY_MAX_LENGTH,
+    RETRY_KEY_MIN_LENGTH,
+    TRANSPORT_HEADER,
+)
 
 TAGS = ["token-sessions"]
 
@@ -311,13 +316,19 @@ _TRANSPORT_HEADER = OpenApiParameter(
 _RETRY_KEY = OpenApiParameter(
     name=RETRY_KEY_HEADER,
     location=OpenApiParameter.HEADER,
-    type={"type": "string", "minLength": 16, "maxLength": 255},
+    type={
+        "type": "string",
+        "minLength": RETRY_KEY_MIN_LENGTH,
+        "maxLength": RETRY_KEY_MAX_LENGTH,
+        "pattern": "^[!-~]+$",
+    },
     required=False,
     description=(
-        "A fresh key for each refresh (a UUID will do: 16 to 255 visible ASCII "
-        "characters), sent again only when retrying that refresh because its response "
-        "was lost: the retry then gets the pair the lost response carried, even after the "
-        "grace window, instead of `token_reused`. A malformed key is 400 `invalid_request`."
+        f"A fresh key for each refresh (a UUID will do: {RETRY_KEY_MIN_LENGTH} to "
+        f"{RETRY_KEY_MAX_LENGTH} visible ASCII characters), sent again only when "
+        "retrying that refresh because its response was lost: the retry then gets the "
+        "pair the lost response carried, even after the grace window, instead of "
+        "`token_reused`. A malformed key is 400 `invalid_request`."
     ),
 )
 

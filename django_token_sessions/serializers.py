@@ -10,11 +10,25 @@ from rest_framework import serializers
 from .models import DeviceSession
 
 
+class AppDeviceSerializer(serializers.Serializer):
+    """``{"name": "Anna's Pixel 8", "platform": "android"}``: how an app names its device."""
+
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=1000, trim_whitespace=False
+    )
+    platform = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, trim_whitespace=False
+    )
+
+
 class LoginSerializer(serializers.Serializer):
-    """``{"username": ..., "password": ...}``; the user model's ``USERNAME_FIELD`` works too."""
+    """``{"username": ..., "password": ..., "device": {"name", "platform"}}``; the user
+    model's ``USERNAME_FIELD`` works too. ``device`` is optional: an app names the device
+    the session list shows (else it is guessed from the user agent)."""
 
     username = serializers.CharField(required=False, max_length=254, trim_whitespace=False)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    device = AppDeviceSerializer(required=False)
 
     def to_internal_value(self, data: Any) -> Any:
         field = get_user_model().USERNAME_FIELD

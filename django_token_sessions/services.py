@@ -26,7 +26,7 @@ from rest_framework_simplejwt.authentication import default_user_authentication_
 
 from . import signals
 from .conf import app_settings, jwt_settings, refresh_token_lifetime
-from .device import ClientInfo, device_label
+from .device import ClientInfo
 from .exceptions import (
     SessionExpired,
     SessionNotFound,
@@ -127,7 +127,7 @@ def create_session(user: Any, *, client: ClientInfo | None = None, name: str = "
             absolute_expires_at=absolute,
             ip_address=client.ip_address,
             user_agent=client.user_agent,
-            device_label=device_label(client.user_agent),
+            device_label=client.label,
             name=name[:100],
         )
         if update_login:

@@ -117,8 +117,10 @@ class _CsrfCheck(CsrfViewMiddleware):
 
 #: The request header that carries a refresh's retry key (the IETF draft's idempotency key).
 RETRY_KEY_HEADER = "Idempotency-Key"
-#: 16 to 255 visible ASCII characters: room for a UUID or 128 random bits, in any encoding.
-_RETRY_KEY = re.compile(r"[!-~]{16,255}")
+#: A retry key is 16 to 255 visible ASCII characters: room for a UUID or 128 random bits,
+#: in any encoding.
+RETRY_KEY_MIN_LENGTH, RETRY_KEY_MAX_LENGTH = 16, 255
+_RETRY_KEY = re.compile(rf"[!-~]{{{RETRY_KEY_MIN_LENGTH},{RETRY_KEY_MAX_LENGTH}}}")
 
 
 def retry_key(request: HttpRequest) -> str | None:
@@ -135,7 +137,8 @@ def retry_key(request: HttpRequest) -> str | None:
         return None
     if not _RETRY_KEY.fullmatch(value):
         raise InvalidRequest(
-            f"{RETRY_KEY_HEADER} must be 16 to 255 visible ASCII characters (a UUID will do)."
+            f"{RETRY_KEY_HEADER} must be {RETRY_KEY_MIN_LENGTH} to {RETRY_KEY_MAX_LENGTH} "
+            "visible ASCII characters (a UUID will do)."
         )
     return value
 

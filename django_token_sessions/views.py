@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -29,7 +30,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import services, transport
 from .authentication import SessionJWTAuthentication
-from .device import client_info
+from .device import app_device_label, client_info
 from .exceptions import (
     BadRequest,
     InvalidCredentials,
@@ -191,7 +192,12 @@ class LoginView(TokenSessionsAPIView):
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None or not getattr(user, "is_active", True):
             raise InvalidCredentials()
-        issued = services.create_session(user, client=client_info(request._request))
+        client = client_info(request._request)
+        device = data.get("device") or {}
+        app_label = app_device_label(device.get("name"), device.get("platform"))
+        if app_label:
+            client = dataclasses.replace(client, app_label=app_label)
+        issued = services.create_session(user, client=client)
         body = _token_body(request, issued)
         body["session"] = DeviceSessionSerializer(
             issued.session, context={"current_session_id": issued.session_id}

@@ -119,9 +119,13 @@ def test_request_bodies(schema):
     components = schema["components"]["schemas"]
     login = operation(schema, "/api/auth/login/", "post")["requestBody"]
     assert login["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Login"}
-    assert set(components["Login"]["properties"]) == {"username", "password"}
+    assert set(components["Login"]["properties"]) == {"username", "password", "device"}
     # Required as the server requires them (USERNAME_FIELD may stand in for username).
     assert set(components["Login"]["required"]) == {"username", "password"}
+    # An app may name its device; both parts optional.
+    assert components["Login"]["properties"]["device"] == {"$ref": "#/components/schemas/AppDevice"}
+    assert set(components["AppDevice"]["properties"]) == {"name", "platform"}
+    assert "required" not in components["AppDevice"]
     assert login["required"] is True
     for route in ("/api/auth/refresh/", "/api/auth/logout/"):
         body = operation(schema, route, "post")["requestBody"]
@@ -258,6 +262,7 @@ def test_one_shared_error_component_with_an_open_code(schema):
     assert errors["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
     # The only other component schemas are the bodies and one request enum.
     assert set(schema["components"]["schemas"]) == {
+        "AppDevice",
         "DeviceSession",
         "Login",
         "LoginResponse",
@@ -355,7 +360,12 @@ def test_refresh_documents_its_retry_key_header(schema):
         "Idempotency-Key",
         False,
     )
-    assert key["schema"] == {"type": "string", "minLength": 16, "maxLength": 255}
+    assert key["schema"] == {
+        "type": "string",
+        "minLength": 16,
+        "maxLength": 255,
+        "pattern": "^[!-~]+$",
+    }
 
 
 def test_the_cookie_name_follows_the_setting():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import uuid
 from datetime import timedelta
 
@@ -52,6 +53,52 @@ def test_login_creates_a_device_session(user):
     assert decode_refresh(body["refresh"]).jti == session.refresh_jti
     assert decode_access(body["access"]).session_id == session.pk
     assert decode_refresh(body["refresh"]).session_id == session.pk
+
+
+@pytest.mark.parametrize(
+    ("device", "label"),
+    [
+        ({"name": "Anna's Pixel 8", "platform": "android"}, "Anna's Pixel 8 (Android)"),
+        ({"name": "  Jürgen's\u202e iPhone\n"}, "Jürgen's iPhone"),
+        ({"platform": "ios"}, "iOS app"),
+        ({}, "Android app"),  # nothing usable: guessed from the user agent (okhttp)
+        ({"name": " \t "}, "Android app"),
+    ],
+    ids=["name and platform", "cleaned name", "platform only", "empty", "blank name"],
+)
+def test_an_app_names_its_device_at_login(user, admin_client, device, label):
+    client = APIClient()
+    response = client.post(
+        "/api/auth/login/",
+        {"username": "alice", "password": PASSWORD, "device": device},
+        format="json",
+        HTTP_X_TOKEN_TRANSPORT="body",
+        HTTP_USER_AGENT="ExampleApp/2.3 okhttp/4.12.0",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["session"]["device_label"] == label
+    # The session list shows it, and the admin too.
+    listed = bearer(body["access"]).get("/api/auth/sessions/").json()
+    assert [session["device_label"] for session in listed] == [label]
+    page = admin_client.get("/admin/token_sessions/devicesession/")
+    assert page.status_code == 200
+    assert html.escape(label) in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "device",
+    [{"name": "x" * 1001}, {"platform": ["android"]}, {"name": {"a": 1}}, "Pixel", [1]],
+    ids=["too long", "list platform", "object name", "string", "list"],
+)
+def test_a_malformed_device_is_refused_and_creates_nothing(user, device):
+    response = APIClient().post(
+        "/api/auth/login/",
+        {"username": "alice", "password": PASSWORD, "device": device},
+        format="json",
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+    assert not DeviceSession.objects.exists()
 
 
 def test_default_lifetimes_are_15_minutes_and_7_days(user):
