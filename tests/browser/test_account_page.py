@@ -218,6 +218,25 @@ def test_api_401_refreshes_once_and_retries(new_device: Any) -> None:
     assert page.evaluate("document.body.dataset.state") == "signed-in"
 
 
+def test_a_device_an_app_named_shows_with_its_name(new_device: Any, example_server: str) -> None:
+    status, body = _post_json(
+        f"{example_server}/api/auth/login/",
+        {
+            "username": DEMO_USERNAME,
+            "password": DEMO_PASSWORD,
+            "device": {"name": "Anna's Pixel 8", "platform": "android"},
+        },
+        headers={"X-Token-Transport": "body", "User-Agent": "ExampleApp/2.3 okhttp/4.12.0"},
+    )
+    assert status == 200, body
+    page = new_device()
+    sign_in(page)
+    reload_devices(page)
+    wait_for_device_count(page, 2)
+    app = page.locator("[data-testid='device-row'][data-current='false']")
+    assert app.get_by_test_id("device-name").text_content() == "Anna's Pixel 8 (Android)"
+
+
 def test_second_device_rename_and_revoke(new_device: Any) -> None:
     first = new_device()
     second = new_device()
