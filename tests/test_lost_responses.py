@@ -21,6 +21,8 @@ import jwt
 import pytest
 import time_machine
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -38,12 +40,20 @@ APP_USER_AGENT = "ExampleApp/2.3 okhttp/4.12.0"
 def app() -> Iterator[httpx.Client]:
     """A native app's HTTP client: JSON bodies, the body transport, its own user agent."""
     transport = httpx.WSGITransport(app=WSGIHandler())
-    with httpx.Client(
-        transport=transport,
-        base_url="http://testserver",
-        headers={"X-Token-Transport": "body", "User-Agent": APP_USER_AGENT},
-    ) as client:
-        yield client
+    # As Django's own test client does: a request must not close the test's database
+    # connection (and its transaction) when it ends.
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    try:
+        with httpx.Client(
+            transport=transport,
+            base_url="http://testserver",
+            headers={"X-Token-Transport": "body", "User-Agent": APP_USER_AGENT},
+        ) as client:
+            yield client
+    finally:
+        for signal in (request_started, request_finished):
+            signal.connect(close_old_connections)
 
 
 def sign_in(app: httpx.Client, user: Any) -> dict[str, Any]:
