@@ -1,6 +1,6 @@
 """System checks: misconfiguration is reported by ``manage.py check``, not at first request.
 
-Each id is stable and documented in the README with its fix.
+Each id is stable and documented, with its fix, in docs/checks.md.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         return [
             Error(
                 "TOKEN_SESSIONS must be a dict.",
-                hint="Set TOKEN_SESSIONS = {...} with the keys documented in the README.",
+                hint="Set TOKEN_SESSIONS = {...} with the keys in docs/reference/settings.md.",
                 id="token_sessions.E001",
             )
         ]

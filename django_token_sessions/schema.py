@@ -94,7 +94,7 @@ UNAVAILABLE = (ServiceUnavailable.code,)
 TOO_LARGE = (RequestTooLarge.code,)
 UNSUPPORTED = (drf.UnsupportedMediaType.default_code,)
 
-#: Every code an operation of the schema can answer with, in the order the README lists them.
+#: Every code an operation of the schema can answer with, in the order of docs/reference/errors.md.
 KNOWN_CODES = tuple(
     dict.fromkeys(
         (

@@ -1,6 +1,6 @@
 """System checks of the legacy-token adoption, registered by :class:`~.apps.LegacyConfig`.
 
-Each id is stable and documented in the README with its fix.
+Each id is stable and documented, with its fix, in docs/checks.md.
 """
 
 from __future__ import annotations
