@@ -5,10 +5,10 @@ Connected in ``AppConfig.ready()`` to ``post_save`` of ``AUTH_USER_MODEL``, so e
 that saves the user counts: ``set_password()`` + ``save()``, the admin,
 ``PasswordChangeForm``, ``SetPasswordForm``, ``changepassword``, and any code that sets
 ``is_active = False`` or a new username and saves. ``QuerySet.update()`` sends no signal
-and so is not seen (docs/logout-everywhere.md says what still protects such users). ``pre_save`` of the
-user reads the old user id claim when the save may change it. ``post_delete`` of the user
-writes the revocation marker the database cascade does not, and the record a rebuild of
-the revocation cache writes it again from.
+and so is not seen (docs/logout-everywhere.md says what still protects such users).
+``pre_save`` of the user reads the old user id claim when the save may change it.
+``post_delete`` of the user writes the revocation marker the database cascade does not,
+and the record a rebuild of the revocation cache writes it again from.
 """
 
 from __future__ import annotations
