@@ -62,6 +62,23 @@ def _suspicious(exc: SuspiciousOperation) -> TokenSessionError:
     return BadRequest()
 
 
+def field_errors(data: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's validation errors as ``{"field": ["message", ...]}``, one level deep: a nested
+    field is named by its path (``"device.platform"``), as the schema's ``errors`` says."""
+    if not isinstance(data, dict):
+        messages = data if isinstance(data, list) else [data]
+        if all(not isinstance(message, dict | list) for message in messages):
+            return {prefix or "non_field_errors": [str(message) for message in messages]}
+        flat: dict[str, list[str]] = {}
+        for index, item in enumerate(messages):
+            flat.update(field_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    flat = {}
+    for key, value in data.items():
+        flat.update(field_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
 def _error_body(error: TokenSessionError) -> dict[str, Any]:
     return {"detail": error.detail, "code": error.code}
 
@@ -99,7 +116,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     data = response.data
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {**_error_body(InvalidRequest()), "errors": data}
+        response.data = {**_error_body(InvalidRequest()), "errors": field_errors(data)}
     elif isinstance(data, dict) and "code" in data and "detail" in data:
         response.data = {"detail": str(data["detail"]), "code": str(data["code"])}
     else:

@@ -101,6 +101,19 @@ def test_a_malformed_device_is_refused_and_creates_nothing(user, device):
     assert not DeviceSession.objects.exists()
 
 
+def test_a_nested_field_error_is_named_by_its_path(user):
+    # The schema's errors object maps a field to a list of messages, one level deep.
+    response = APIClient().post(
+        "/api/auth/login/",
+        {"username": "alice", "password": PASSWORD, "device": {"platform": "a\x00b"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert list(errors) == ["device.platform"]
+    assert all(isinstance(message, str) for message in errors["device.platform"])
+
+
 def test_default_lifetimes_are_15_minutes_and_7_days(user):
     body = _login("alice", PASSWORD).json()
     access, refresh_token = decode_access(body["access"]), decode_refresh(body["refresh"])
