@@ -183,13 +183,12 @@ class CacheBackend(RevocationBackend):
     def begin(self, token: SessionAccessToken) -> PendingCheck:
         """A check that reads its keys when asked for the result."""
         keys = self.check_keys(token)
-        return PendingCheck(lambda: self.answer(token, lambda: self.cache.get_many(keys)))
+        return PendingCheck(lambda: self.answer(token, keys, lambda: self.cache.get_many(keys)))
 
-    def answer(self, token: SessionAccessToken, read: Reader) -> bool:
-        """The check's answer from what ``read`` returns, falling back to the database
-        (or refusing) when the cache cannot answer."""
-        skey = session_key(token.session_id)
-        ukey = user_key(token.user_id)
+    def answer(self, token: SessionAccessToken, keys: list[str], read: Reader) -> bool:
+        """The check's answer from what ``read`` returns for ``keys`` (:meth:`check_keys`),
+        falling back to the database (or refusing) when the cache cannot answer."""
+        _ready, skey, ukey = keys  # check_keys(token), built once per check
         try:
             found = read()
         except Exception as exc:

@@ -81,7 +81,7 @@ class _InFlightMget:
 
 class _InFlightCheck(PendingCheck):
     def __init__(self, backend: RedisBackend, token: SessionAccessToken, reply: _InFlightMget):
-        super().__init__(lambda: backend.answer(token, reply.read))
+        super().__init__(lambda: backend.answer(token, reply.keys, reply.read))
         self._reply: _InFlightMget | None = reply
 
     def result(self, user: Any = None) -> bool:
@@ -114,7 +114,7 @@ class RedisBackend(CacheBackend):
             def unreadable() -> dict[str, Any]:
                 raise error
 
-            return PendingCheck(lambda: self.answer(token, unreadable))
+            return PendingCheck(lambda: self.answer(token, keys, unreadable))
         if reply is None:
             return super().begin(token)
         return _InFlightCheck(self, token, reply)
